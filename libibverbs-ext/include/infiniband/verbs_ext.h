@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB */
+/*
+ * libibverbs-ext: dma-buf source description, DMA endpoint discovery and
+ * endpoint-aware dma-buf memory registration on top of libibverbs.
+ *
+ * Conventions follow rdma-core: extensible structures carry a comp_mask,
+ * constructors return NULL and set errno, other calls return 0 or an errno
+ * value. Every failure also leaves a one-line reason that
+ * ibv_ext_last_error() returns (per thread).
+ */
+#ifndef INFINIBAND_VERBS_EXT_H
+#define INFINIBAND_VERBS_EXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <infiniband/verbs.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IBV_EXT_PCI_ADDR_LEN 16 /* "dddd:bb:dd.f" and NUL */
+#define IBV_EXT_NAME_LEN 64
+#define IBV_EXT_REASON_LEN 256
+
+/*
+ * The sysfs tree the library reads. Defaults to /sys; the environment
+ * variable IBV_EXT_SYSFS_ROOT redirects it (tests use fixture trees).
+ */
+#define IBV_EXT_SYSFS_ROOT_ENV "IBV_EXT_SYSFS_ROOT"
+
+/* Reason for the last failure of a call of this library in this thread. */
+const char *ibv_ext_last_error(void);
+
+/* ---------------------------------------------------------------------- */
+/* What backs a dma-buf                                                     */
+/* ---------------------------------------------------------------------- */
+
+enum ibv_dmabuf_source {
+	IBV_DMABUF_SOURCE_UNKNOWN = 0,	/* the library cannot tell */
+	IBV_DMABUF_SOURCE_SYSTEM = 1,	/* CPU memory (struct pages) */
+	IBV_DMABUF_SOURCE_P2P = 2,	/* PCI BAR memory of another device */
+	IBV_DMABUF_SOURCE_PRIVATE = 3,	/* device memory no peer can reach */
+	IBV_DMABUF_SOURCE_MIXED = 4,	/* several of the above */
+};
+
+enum ibv_dmabuf_origin {
+	IBV_DMABUF_ORIGIN_KERNEL = 1,	/* the dma-buf describe ioctl answered */
+	IBV_DMABUF_ORIGIN_INFERRED = 2,	/* fdinfo exporter name + exporter table */
+	IBV_DMABUF_ORIGIN_DESCRIBED = 3, /* ibv_describe_dmabuf_source() */
+};
+
+enum ibv_dmabuf_info_flags {
+	/* System pages span several nodes; numa_node is the majority node. */
+	IBV_DMABUF_INFO_NUMA_MIXED = 1 << 0,
+	/* P2P memory is mapped write-combined / uncached by the exporter. */
+	IBV_DMABUF_INFO_MMIO_WC = 1 << 1,
+	IBV_DMABUF_INFO_MMIO_UC = 1 << 2,
+};
+
+struct ibv_dmabuf_info {
+	uint32_t comp_mask;	/* in: must be 0 */
+	uint32_t source;	/* enum ibv_dmabuf_source */
+	uint32_t origin;	/* enum ibv_dmabuf_origin */
+	uint32_t flags;		/* enum ibv_dmabuf_info_flags */
+	uint32_t types;		/* 1 << enum ibv_dmabuf_source, each type present */
+	int32_t numa_node;	/* -1: unknown or not applicable */
+	uint64_t size;		/* bytes; 0 when described, not queried */
+	uint64_t inode;		/* dma-buf inode number; 0 when described */
+	char provider[IBV_EXT_PCI_ADDR_LEN]; /* P2P provider PCI function */
+	char exporter[IBV_EXT_NAME_LEN];     /* exporter name, e.g. "udmabuf" */
+};
+
+int ibv_query_dmabuf(int fd, struct ibv_dmabuf_info *info);
+
+/*
+ * Describe a source without a buffer: "system", "system:node=N",
+ * "p2p:DDDD:BB:DD.F" (or "p2p:BB:DD.F"), "private", "unknown".
+ */
+int ibv_describe_dmabuf_source(const char *spec, struct ibv_dmabuf_info *info);
+
+const char *ibv_dmabuf_source_str(enum ibv_dmabuf_source source);
+const char *ibv_dmabuf_origin_str(enum ibv_dmabuf_origin origin);
+
+/* ---------------------------------------------------------------------- */
+/* DMA endpoints of an RDMA device                                          */
+/* ---------------------------------------------------------------------- */
+
+enum ibv_dma_endpoint_kind {
+	IBV_DMA_EP_PF = 1,		/* the device's own PCI function */
+	IBV_DMA_EP_DATA_DIRECT = 2,	/* mlx5 data-direct function */
+	IBV_DMA_EP_PEER_PF = 3,		/* another PF of a multi-PF card */
+	IBV_DMA_EP_NETDEV = 4,		/* software device: netdev's PCI parent */
+	IBV_DMA_EP_VIRTUAL = 5,		/* no PCI function behind the device */
+};
+
+enum ibv_dma_endpoint_flags {
+	/* Used by plain ibv_reg_dmabuf_mr(). */
+	IBV_DMA_EP_FLAG_DEFAULT = 1 << 0,
+	/* Listed by the kernel (sysfs dma_endpoints/), not derived. */
+	IBV_DMA_EP_FLAG_KERNEL_LISTED = 1 << 1,
+	/* Registration through it needs the kernel's endpoint attribute. */
+	IBV_DMA_EP_FLAG_NEEDS_KERNEL_ATTR = 1 << 2,
+};
+
+struct ibv_dma_endpoint {
+	uint32_t comp_mask;
+	uint32_t index;		/* stable per device; 0 is the default */
+	uint32_t kind;		/* enum ibv_dma_endpoint_kind */
+	uint32_t flags;		/* enum ibv_dma_endpoint_flags */
+	int32_t numa_node;	/* -1: unknown */
+	uint32_t link_speed;	/* PCIe link rate, MT/s per lane; 0 unknown */
+	uint32_t link_width;	/* PCIe lanes; 0 unknown */
+	uint32_t reserved;
+	char ibdev[IBV_EXT_NAME_LEN];	/* owning RDMA device */
+	char pci_addr[IBV_EXT_PCI_ADDR_LEN]; /* empty for IBV_DMA_EP_VIRTUAL */
+	char via[IBV_EXT_NAME_LEN];	/* netdev or peer RDMA device, if any */
+};
+
+/*
+ * In: *num_eps is the capacity of eps. Out: the number of endpoints the
+ * device has. Returns ENOSPC (with *num_eps set) if eps was too small.
+ */
+int ibv_query_dma_endpoints(const char *ibdev_name,
+			    struct ibv_dma_endpoint *eps, size_t *num_eps);
+
+const char *ibv_dma_endpoint_kind_str(enum ibv_dma_endpoint_kind kind);
+
+/* ---------------------------------------------------------------------- */
+/* Choosing the endpoint                                                    */
+/* ---------------------------------------------------------------------- */
+
+enum ibv_dma_path_policy {
+	IBV_DMA_PATH_AUTO = 0,		/* choose from the source description */
+	IBV_DMA_PATH_DEFAULT = 1,	/* the default endpoint, nothing else */
+	IBV_DMA_PATH_NUMA = 2,		/* nearest to hints.numa_node */
+	IBV_DMA_PATH_ENDPOINT = 3,	/* exactly hints.endpoint, or fail */
+};
+
+enum ibv_dma_path_hints_mask {
+	/* AUTO: NUMA node of the buffer when the source cannot tell. */
+	IBV_DMA_PATH_HINTS_NUMA_NODE = 1 << 0,
+	IBV_DMA_PATH_HINTS_SPREAD_KEY = 1 << 1,
+};
+
+struct ibv_dma_path_hints {
+	uint32_t comp_mask;	/* enum ibv_dma_path_hints_mask */
+	uint32_t policy;	/* enum ibv_dma_path_policy */
+	int32_t numa_node;	/* NUMA policy, or AUTO with NUMA_NODE bit */
+	uint32_t endpoint;	/* ENDPOINT policy */
+	uint64_t spread_key;	/* tie-break between equal endpoints */
+};
+
+/* Path classes between memory and an endpoint, best first (as NCCL). */
+enum ibv_dma_path_class {
+	IBV_DMA_PATH_CLASS_LOC = 0,	/* the endpoint is the provider itself */
+	IBV_DMA_PATH_CLASS_PIX = 1,	/* through one PCIe switch */
+	IBV_DMA_PATH_CLASS_PXB = 2,	/* through several PCIe switches */
+	IBV_DMA_PATH_CLASS_PHB = 3,	/* through a host bridge; CPU memory local */
+	IBV_DMA_PATH_CLASS_NODE = 4,	/* between host bridges of one node */
+	IBV_DMA_PATH_CLASS_SYS = 5,	/* across the inter-socket link */
+	IBV_DMA_PATH_CLASS_UNKNOWN = 6,	/* not enough topology to tell */
+};
+
+enum ibv_dma_choice_flags {
+	IBV_DMA_CHOICE_TIED = 1 << 0,	   /* equal candidates; spread_key chose */
+	IBV_DMA_CHOICE_FALLBACK = 1 << 1,  /* source unknown: default endpoint */
+	IBV_DMA_CHOICE_UNREACHABLE = 1 << 2, /* P2P provider not reachable */
+	IBV_DMA_CHOICE_P2P_HOST_BRIDGE = 1 << 3, /* P2P via host bridge: kernel decides */
+	IBV_DMA_CHOICE_KERNEL_REPORTED = 1 << 4, /* kernel confirmed the endpoint */
+	IBV_DMA_CHOICE_HINT_USED = 1 << 5, /* a NUMA hint stood in for the source */
+};
+
+struct ibv_dma_choice {
+	uint32_t comp_mask;
+	uint32_t path_class;	/* enum ibv_dma_path_class */
+	uint32_t flags;		/* enum ibv_dma_choice_flags */
+	int32_t numa_distance;	/* SLIT distance memory->endpoint; -1 n/a */
+	struct ibv_dma_endpoint ep;
+	char reason[IBV_EXT_REASON_LEN]; /* the decision in words */
+};
+
+/* The best endpoint of one device for a source. */
+int ibv_select_dma_endpoint(const char *ibdev_name,
+			    const struct ibv_dmabuf_info *source,
+			    const struct ibv_dma_path_hints *hints,
+			    struct ibv_dma_choice *choice);
+
+/*
+ * All endpoints of one device, best first, each with its own reason.
+ * *num is capacity in, count out (ENOSPC as ibv_query_dma_endpoints).
+ */
+int ibv_rank_dma_endpoints(const char *ibdev_name,
+			   const struct ibv_dmabuf_info *source,
+			   const struct ibv_dma_path_hints *hints,
+			   struct ibv_dma_choice *ranked, size_t *num);
+
+/*
+ * Rank RDMA devices for a source before a PD exists: one entry per device
+ * (its best endpoint), best device first. names == NULL ranks every RDMA
+ * device of the sysfs tree. *num is capacity in, count out.
+ */
+int ibv_rank_dmabuf_devices(const char *const *names, size_t num_names,
+			    const struct ibv_dmabuf_info *source,
+			    const struct ibv_dma_path_hints *hints,
+			    struct ibv_dma_choice *ranked, size_t *num);
+
+const char *ibv_dma_path_class_str(enum ibv_dma_path_class cls);
+
+/* ---------------------------------------------------------------------- */
+/* Registration                                                             */
+/* ---------------------------------------------------------------------- */
+
+enum ibv_reg_dmabuf_mr_ex_mask {
+	IBV_REG_DMABUF_MR_EX_HINTS = 1 << 0,	/* attr.hints is valid */
+	IBV_REG_DMABUF_MR_EX_CHOICE = 1 << 1,	/* fill *attr.choice */
+	IBV_REG_DMABUF_MR_EX_SOURCE = 1 << 2,	/* fill *attr.source */
+};
+
+struct ibv_reg_dmabuf_mr_ex_attr {
+	uint32_t comp_mask;	/* enum ibv_reg_dmabuf_mr_ex_mask */
+	int fd;			/* the dma-buf */
+	uint64_t offset;	/* into the dma-buf */
+	uint64_t length;
+	uint64_t iova;		/* same offset within a page as offset */
+	uint32_t access;	/* enum ibv_access_flags */
+	uint32_t reserved;
+	struct ibv_dma_path_hints hints;
+	struct ibv_dma_choice *choice;	   /* out: endpoint used and why */
+	struct ibv_dmabuf_info *source;	   /* out: what backs the buffer */
+};
+
+/* Release the MR with ibv_dereg_mr(). */
+struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
+				    struct ibv_reg_dmabuf_mr_ex_attr *attr);
+
+/* ---------------------------------------------------------------------- */
+/* Test and benchmark buffers                                               */
+/* ---------------------------------------------------------------------- */
+
+enum ibv_dmabuf_alloc_type {
+	IBV_DMABUF_ALLOC_UDMABUF = 1,	 /* memfd pages wrapped by /dev/udmabuf */
+	IBV_DMABUF_ALLOC_HEAP_SYSTEM = 2, /* /dev/dma_heap/system */
+};
+
+enum ibv_dmabuf_alloc_flags {
+	/* udmabuf: spread pages over all nodes (a "mixed" buffer). */
+	IBV_DMABUF_ALLOC_INTERLEAVE = 1 << 0,
+};
+
+struct ibv_dmabuf_alloc_attr {
+	uint32_t comp_mask;	/* must be 0 */
+	uint32_t type;		/* enum ibv_dmabuf_alloc_type */
+	uint64_t size;		/* bytes, multiple of the page size */
+	int32_t numa_node;	/* udmabuf: bind pages here; -1 anywhere */
+	uint32_t flags;		/* enum ibv_dmabuf_alloc_flags */
+};
+
+/* Returns a dma-buf fd (close() it), or -1 with errno set. */
+int ibv_alloc_dmabuf(const struct ibv_dmabuf_alloc_attr *attr);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* INFINIBAND_VERBS_EXT_H */
