@@ -21,7 +21,7 @@ extern "C" {
 
 #define IBV_EXT_PCI_ADDR_LEN 16 /* "dddd:bb:dd.f" and NUL */
 #define IBV_EXT_NAME_LEN 64
-#define IBV_EXT_REASON_LEN 256
+#define IBV_EXT_REASON_LEN 512
 
 /*
  * The sysfs tree the library reads. Defaults to /sys; the environment
@@ -31,6 +31,12 @@ extern "C" {
 
 /* Reason for the last failure of a call of this library in this thread. */
 const char *ibv_ext_last_error(void);
+
+/*
+ * What the sysfs parser skipped (missing or malformed files), one line per
+ * note, i from 0 until NULL. The topology is parsed on first use.
+ */
+const char *ibv_ext_sysfs_note(size_t i);
 
 /* ---------------------------------------------------------------------- */
 /* What backs a dma-buf                                                     */
@@ -101,6 +107,12 @@ enum ibv_dma_endpoint_flags {
 	IBV_DMA_EP_FLAG_KERNEL_LISTED = 1 << 1,
 	/* Registration through it needs the kernel's endpoint attribute. */
 	IBV_DMA_EP_FLAG_NEEDS_KERNEL_ATTR = 1 << 2,
+	/*
+	 * This host cannot register through it now (kernel or installed
+	 * provider library lacks the entry point). AUTO skips it; an
+	 * explicit request for it fails.
+	 */
+	IBV_DMA_EP_FLAG_UNAVAILABLE = 1 << 3,
 };
 
 struct ibv_dma_endpoint {

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB */
+/*
+ * Internal interfaces of libibverbs-ext shared by the library, its provider
+ * backends (providers/) and the unit tests. Not installed.
+ */
+#ifndef VEXT_INTERNAL_H
+#define VEXT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <infiniband/verbs_ext.h>
+
+#define VEXT_MAX_NODES 64
+#define VEXT_MAX_EPS 16
+#define VEXT_MAX_NOTES 64
+
+#define VEXT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#if defined(__GNUC__)
+#define VEXT_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define VEXT_PRINTF(a, b)
+#endif
+
+/* error.c: record the reason for a failure; returns err for chaining. */
+int vext_err(int err, const char *fmt, ...) VEXT_PRINTF(2, 3);
+void vext_clear_err(void);
+
+/* One PCI function as seen in sysfs. Immutable once published. */
+struct vext_pci {
+	struct vext_pci *next;
+	char addr[IBV_EXT_PCI_ADDR_LEN];
+	char *path;		/* root-relative, "devices/pci0000:40/.../0000:41:00.0" */
+	int numa_node;
+	uint32_t link_speed;	/* MT/s per lane */
+	uint32_t link_width;
+	uint32_t class_code;
+	uint16_t vendor;
+	uint16_t device;
+	char driver[32];
+	char serial[48];	/* VPD "SN", board serial; "" if unknown */
+};
+
+enum vext_drv {
+	VEXT_DRV_GENERIC,
+	VEXT_DRV_MLX5,
+	VEXT_DRV_RXE,
+	VEXT_DRV_SIW,
+};
+
+struct vext_ep {
+	struct ibv_dma_endpoint pub;
+	const struct vext_pci *pci;	/* NULL for IBV_DMA_EP_VIRTUAL */
+};
+
+struct vext_ibdev {
+	char name[IBV_EXT_NAME_LEN];
+	enum vext_drv drv;
+	const struct vext_pci *pci;	/* own function, or netdev's parent */
+	char netdev[IBV_EXT_NAME_LEN];
+	uint64_t sys_image_guid;
+	bool kernel_eps;		/* endpoints came from dma_endpoints/ */
+	size_t nr_eps;
+	struct vext_ep eps[VEXT_MAX_EPS];
+};
+
+struct vext_topo {
+	char *root;		/* as given, e.g. "/sys" */
+	char *root_real;	/* realpath of root */
+	int nr_nodes;		/* online nodes */
+	int max_node;		/* highest node id + 1 */
+	int node_online[VEXT_MAX_NODES];
+	int distance[VEXT_MAX_NODES][VEXT_MAX_NODES];
+	size_t nr_ibdevs;
+	struct vext_ibdev *ibdevs;
+	/* Data-direct functions found under drivers/mlx5_data_direct. */
+	size_t nr_dd;
+	const struct vext_pci *dd[VEXT_MAX_EPS];
+	/* PCI functions parsed so far; grows lazily under lock. */
+	pthread_mutex_t lock;
+	struct vext_pci *pcis;
+	size_t nr_notes;
+	char *notes[VEXT_MAX_NOTES];	/* what was skipped and why */
+};
+
+/* sysfs.c: copy a string, truncating; returns the length copied. */
+size_t vext_strscpy(char *dst, const char *src, size_t size);
+
+/* sysfs.c: small readers relative to the topology root. */
+int vext_read_str(const char *root, const char *rel, char *buf, size_t len);
+int vext_read_int(const char *root, const char *rel, long *val);
+int vext_read_hex(const char *root, const char *rel, unsigned long *val);
+/* Resolve root/rel to a root-relative path; -ENOENT, -EXDEV (escapes). */
+int vext_resolve(const struct vext_topo *t, const char *rel, char *out,
+		 size_t len);
+bool vext_is_pci_addr(const char *s);
+uint32_t vext_parse_link_speed(const char *s);
+int vext_parse_cpulist(const char *s, int *mask, int max);
+
+/* topology.c */
+struct vext_topo *vext_topo_get(void); /* for the configured root, cached */
+struct vext_topo *vext_topo_get_root(const char *root); /* cached per root */
+struct vext_topo *vext_topo_load(const char *root);	/* uncached */
+void vext_topo_free(struct vext_topo *t);
+void vext_topo_note(struct vext_topo *t, const char *fmt, ...)
+	VEXT_PRINTF(2, 3);
+const struct vext_ibdev *vext_topo_ibdev(const struct vext_topo *t,
+					 const char *name);
+/* PCI function by address, parsed on first use; NULL if absent. */
+const struct vext_pci *vext_topo_pci(struct vext_topo *t, const char *addr);
+/* PCI function owning a root-relative sysfs path (nearest ancestor). */
+const struct vext_pci *vext_topo_pci_of_path(struct vext_topo *t,
+					     const char *path);
+int vext_topo_distance(const struct vext_topo *t, int a, int b);
+
+/* Path class between two PCI functions (policy.c). */
+enum ibv_dma_path_class vext_pci_path_class(const struct vext_topo *t,
+					    const struct vext_pci *a,
+					    const struct vext_pci *b);
+
+/* policy.c: the pure choice function. */
+int vext_policy_rank(const struct vext_topo *t,
+		     const struct ibv_dmabuf_info *src,
+		     const struct ibv_dma_path_hints *hints,
+		     const struct vext_ep *eps, size_t nr_eps,
+		     struct ibv_dma_choice *out, size_t *nr_out);
+/* 0, or EXDEV/EOPNOTSUPP with the reason if a head choice can't be used. */
+int vext_choice_check(const struct ibv_dma_choice *c);
+/* Sort devices' best choices, spread ties by key. */
+void vext_policy_rank_devices(struct ibv_dma_choice *best, size_t n,
+			      uint64_t key);
+
+/* query.c */
+int vext_validate_hints(const struct ibv_dma_path_hints *hints);
+int vext_parse_fdinfo(const char *text, struct ibv_dmabuf_info *info);
+int vext_exporter_source(const char *exp_name);
+
+/* providers/: endpoint discovery and registration backends. */
+struct vext_reg_req {
+	struct ibv_pd *pd;
+	const struct ibv_reg_dmabuf_mr_ex_attr *attr;
+	const struct vext_ibdev *dev;
+	const struct vext_ep *ep;
+	uint32_t access;	/* validated access flags */
+	uint32_t kernel_ep;	/* out: endpoint the kernel reports */
+	bool kernel_reported;
+};
+
+struct vext_provider {
+	const char *name;
+	enum vext_drv drv;
+	/* Fill dev->eps from sysfs (no kernel list). */
+	void (*endpoints)(struct vext_topo *t, struct vext_ibdev *dev);
+	/* Can this host register through ep now? 0 or errno + reason. */
+	int (*available)(const struct vext_ibdev *dev, const struct vext_ep *ep);
+	/* Register through req->ep. NULL + errno (reason set) on failure. */
+	struct ibv_mr *(*reg)(struct vext_reg_req *req);
+};
+
+extern const struct vext_provider vext_provider_generic;
+extern const struct vext_provider vext_provider_mlx5;
+extern const struct vext_provider vext_provider_rxe;
+extern const struct vext_provider vext_provider_siw;
+const struct vext_provider *vext_provider_of(enum vext_drv drv);
+
+/* Helpers shared by providers. */
+void vext_ep_add(struct vext_ibdev *dev, enum ibv_dma_endpoint_kind kind,
+		 const struct vext_pci *pci, uint32_t flags, const char *via);
+int vext_endpoint_available(const struct vext_ibdev *dev,
+			    const struct vext_ep *ep);
+struct ibv_mr *vext_reg_plain(struct vext_reg_req *req);
+/* uverbs.c: REG_DMABUF_MR through the library's own ioctl. */
+struct ibv_mr *vext_reg_uverbs(struct vext_reg_req *req, uint32_t driver_id,
+			       bool send_endpoint);
+bool vext_kernel_has_ep_attr(const struct vext_ibdev *dev);
+
+#endif /* VEXT_INTERNAL_H */

@@ -1,0 +1,338 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * What backs a dma-buf. The kernel's describe ioctl answers when present
+ * (origin KERNEL); otherwise the answer is inferred from /proc/self/fdinfo
+ * (size and exporter name) with a table of exporters whose memory is known
+ * to be CPU memory. Names that do not say what the memory is stay UNKNOWN:
+ * the library never guesses.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#include "ext_internal.h"
+#include "kernel-abi/dma_buf_describe.h"
+
+/*
+ * Exporter names (dma_buf_export_info.exp_name) whose memory is system
+ * memory. The system and CMA heaps name their buffers after the heap.
+ * Deliberately absent: "drm" (every GEM driver using drm_gem_prime_export
+ * reports it, VRAM or not), GPU drivers that can export VRAM or system
+ * memory (amdgpu, i915, xe, nouveau, nvidia), and everything unlisted.
+ */
+static const struct {
+	const char *name;
+	enum ibv_dmabuf_source source;
+} exporters[] = {
+	{ "udmabuf", IBV_DMABUF_SOURCE_SYSTEM },
+	{ "system", IBV_DMABUF_SOURCE_SYSTEM },
+	{ "system-uncached", IBV_DMABUF_SOURCE_SYSTEM },
+	{ "reserved", IBV_DMABUF_SOURCE_SYSTEM },	/* CMA heap, DT default */
+	{ "linux,cma", IBV_DMABUF_SOURCE_SYSTEM },	/* CMA heap */
+	{ "default_cma_region", IBV_DMABUF_SOURCE_SYSTEM }, /* CMA heap */
+};
+
+int vext_exporter_source(const char *exp_name)
+{
+	size_t i;
+
+	for (i = 0; i < VEXT_ARRAY_SIZE(exporters); i++)
+		if (!strcmp(exporters[i].name, exp_name))
+			return exporters[i].source;
+	return IBV_DMABUF_SOURCE_UNKNOWN;
+}
+
+/* Parse the dma-buf part of an fdinfo text; -ENOTTY if it is not one. */
+int vext_parse_fdinfo(const char *text, struct ibv_dmabuf_info *info)
+{
+	const char *line = text;
+	bool have_exp = false, have_size = false;
+
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		const char *val;
+
+		val = memchr(line, ':', len);
+		if (val) {
+			size_t klen = (size_t)(val - line);
+
+			val++;
+			while (val < line + len && (*val == '\t' || *val == ' '))
+				val++;
+			if (klen == 8 && !strncmp(line, "exp_name", 8)) {
+				size_t vlen = (size_t)(line + len - val);
+
+				if (vlen >= sizeof(info->exporter))
+					vlen = sizeof(info->exporter) - 1;
+				memcpy(info->exporter, val, vlen);
+				info->exporter[vlen] = '\0';
+				have_exp = true;
+			} else if (klen == 4 && !strncmp(line, "size", 4)) {
+				char *end;
+
+				info->size = strtoull(val, &end, 10);
+				have_size = end != val;
+			} else if (klen == 3 && !strncmp(line, "ino", 3)) {
+				info->inode = strtoull(val, NULL, 10);
+			}
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	if (!have_exp || !have_size)
+		return -ENOTTY;
+	info->source = vext_exporter_source(info->exporter);
+	info->types = info->source ? 1u << info->source : 0;
+	info->origin = IBV_DMABUF_ORIGIN_INFERRED;
+	info->numa_node = -1;
+	return 0;
+}
+
+static int not_a_dmabuf(int fd, const struct stat *st)
+{
+	const char *what;
+
+	switch (st->st_mode & S_IFMT) {
+	case S_IFREG:
+		what = "a regular file";
+		break;
+	case S_IFDIR:
+		what = "a directory";
+		break;
+	case S_IFCHR:
+		return vext_err(ENOTTY,
+				"fd %d is a character device (%u:%u), not a dma-buf",
+				fd, major(st->st_rdev), minor(st->st_rdev));
+	case S_IFBLK:
+		what = "a block device";
+		break;
+	case S_IFIFO:
+		what = "a pipe";
+		break;
+	case S_IFSOCK:
+		what = "a socket";
+		break;
+	default:
+		what = "not a dma-buf file";
+		break;
+	}
+	return vext_err(ENOTTY, "fd %d is %s, not a dma-buf", fd, what);
+}
+
+static void from_kernel(const struct dma_buf_describe *d,
+			struct ibv_dmabuf_info *info)
+{
+	int types = 0;
+
+	if (d->types & DMA_BUF_MEM_SYSTEM)
+		types |= 1 << IBV_DMABUF_SOURCE_SYSTEM;
+	if (d->types & DMA_BUF_MEM_P2P)
+		types |= 1 << IBV_DMABUF_SOURCE_P2P;
+	if (d->types & DMA_BUF_MEM_PRIVATE)
+		types |= 1 << IBV_DMABUF_SOURCE_PRIVATE;
+	info->types = types;
+	switch (types) {
+	case 0:
+		info->source = IBV_DMABUF_SOURCE_UNKNOWN;
+		break;
+	case 1 << IBV_DMABUF_SOURCE_SYSTEM:
+		info->source = IBV_DMABUF_SOURCE_SYSTEM;
+		break;
+	case 1 << IBV_DMABUF_SOURCE_P2P:
+		info->source = IBV_DMABUF_SOURCE_P2P;
+		break;
+	case 1 << IBV_DMABUF_SOURCE_PRIVATE:
+		info->source = IBV_DMABUF_SOURCE_PRIVATE;
+		break;
+	default:
+		info->source = IBV_DMABUF_SOURCE_MIXED;
+		break;
+	}
+	info->origin = IBV_DMABUF_ORIGIN_KERNEL;
+	info->numa_node = d->numa_node;
+	if (d->attrs & DMA_BUF_DESC_NUMA_MIXED)
+		info->flags |= IBV_DMABUF_INFO_NUMA_MIXED;
+	if (d->attrs & DMA_BUF_DESC_MMIO_WC)
+		info->flags |= IBV_DMABUF_INFO_MMIO_WC;
+	if (d->attrs & DMA_BUF_DESC_MMIO_UC)
+		info->flags |= IBV_DMABUF_INFO_MMIO_UC;
+	if (d->types & DMA_BUF_MEM_P2P)
+		snprintf(info->provider, sizeof(info->provider),
+			 "%04x:%02x:%02x.%x", d->provider_segment,
+			 d->provider_bus, d->provider_devfn >> 3,
+			 d->provider_devfn & 7);
+	info->size = d->size;
+	snprintf(info->exporter, sizeof(info->exporter), "%.*s",
+		 (int)sizeof(d->exp_name), d->exp_name);
+}
+
+int ibv_query_dmabuf(int fd, struct ibv_dmabuf_info *info)
+{
+	struct dma_buf_describe desc;
+	char path[64], text[1024];
+	struct statfs sfs;
+	struct stat st;
+	ssize_t n;
+	int pfd, ret;
+
+	if (!info)
+		return vext_err(EINVAL, "info is NULL");
+	if (info->comp_mask)
+		return vext_err(EOPNOTSUPP, "info: unknown comp_mask bits 0x%x",
+				info->comp_mask);
+	if (fd < 0)
+		return vext_err(EBADF, "fd %d is not a file descriptor", fd);
+	if (fstat(fd, &st))
+		return vext_err(EBADF, "fd %d is not open", fd);
+	if (fstatfs(fd, &sfs) || sfs.f_type != DMA_BUF_MAGIC)
+		return not_a_dmabuf(fd, &st);
+
+	memset(info, 0, sizeof(*info));
+	info->numa_node = -1;
+	info->inode = st.st_ino;
+
+	memset(&desc, 0, sizeof(desc));
+	if (!ioctl(fd, DMA_BUF_IOCTL_DESCRIBE, &desc)) {
+		from_kernel(&desc, info);
+		return 0;
+	}
+	if (errno != ENOTTY)
+		return vext_err(errno, "dma-buf describe ioctl on fd %d: %s",
+				fd, strerror(errno));
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	pfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pfd < 0)
+		return vext_err(errno, "%s: %s", path, strerror(errno));
+	n = read(pfd, text, sizeof(text) - 1);
+	ret = n < 0 ? errno : 0;
+	close(pfd);
+	if (ret)
+		return vext_err(ret, "%s: %s", path, strerror(ret));
+	text[n] = '\0';
+	if (vext_parse_fdinfo(text, info))
+		return vext_err(ENOTTY, "fd %d: fdinfo has no dma-buf exporter",
+				fd);
+	info->inode = st.st_ino;
+	return 0;
+}
+
+int ibv_describe_dmabuf_source(const char *spec, struct ibv_dmabuf_info *info)
+{
+	struct vext_topo *t;
+	const struct vext_pci *pci;
+	char addr[IBV_EXT_PCI_ADDR_LEN];
+	const char *arg;
+
+	if (!spec || !info)
+		return vext_err(EINVAL, "spec or info is NULL");
+	if (info->comp_mask)
+		return vext_err(EOPNOTSUPP, "info: unknown comp_mask bits 0x%x",
+				info->comp_mask);
+	memset(info, 0, sizeof(*info));
+	info->numa_node = -1;
+	info->origin = IBV_DMABUF_ORIGIN_DESCRIBED;
+	snprintf(info->exporter, sizeof(info->exporter), "described");
+
+	if (!strcmp(spec, "unknown"))
+		return 0;
+	if (!strcmp(spec, "private")) {
+		info->source = IBV_DMABUF_SOURCE_PRIVATE;
+		info->types = 1u << info->source;
+		return 0;
+	}
+	if (!strcmp(spec, "system") || !strncmp(spec, "system:", 7)) {
+		info->source = IBV_DMABUF_SOURCE_SYSTEM;
+		info->types = 1u << info->source;
+		if (spec[6] == '\0')
+			return 0;
+		arg = spec + 7;
+		if (strncmp(arg, "node=", 5) == 0) {
+			char *end;
+			long node = strtol(arg + 5, &end, 10);
+
+			if (end != arg + 5 && !*end && node >= 0 &&
+			    node < VEXT_MAX_NODES) {
+				t = vext_topo_get();
+				if (!t)
+					return errno;
+				if (node >= t->max_node ||
+				    !t->node_online[node])
+					return vext_err(ENODEV,
+							"source '%s': NUMA node %ld is not online",
+							spec, node);
+				info->numa_node = (int)node;
+				return 0;
+			}
+		}
+		return vext_err(EINVAL,
+				"source '%s': expected system:node=N", spec);
+	}
+	if (!strncmp(spec, "p2p:", 4)) {
+		arg = spec + 4;
+		/* Accept "bb:dd.f" for segment 0. */
+		if (strlen(arg) == 7)
+			snprintf(addr, sizeof(addr), "0000:%s", arg);
+		else
+			snprintf(addr, sizeof(addr), "%s", arg);
+		if (!vext_is_pci_addr(addr))
+			return vext_err(EINVAL,
+					"source '%s': expected p2p:DDDD:BB:DD.F",
+					spec);
+		t = vext_topo_get();
+		if (!t)
+			return errno;
+		pci = vext_topo_pci(t, addr);
+		if (!pci)
+			return vext_err(ENODEV,
+					"source '%s': no PCI function %s in %s",
+					spec, addr, t->root);
+		info->source = IBV_DMABUF_SOURCE_P2P;
+		info->types = 1u << info->source;
+		info->numa_node = pci->numa_node;
+		snprintf(info->provider, sizeof(info->provider), "%s",
+			 pci->addr);
+		return 0;
+	}
+	return vext_err(EINVAL,
+			"source '%s': expected system[:node=N], p2p:ADDR, private or unknown",
+			spec);
+}
+
+const char *ibv_dmabuf_source_str(enum ibv_dmabuf_source source)
+{
+	switch (source) {
+	case IBV_DMABUF_SOURCE_SYSTEM:
+		return "system";
+	case IBV_DMABUF_SOURCE_P2P:
+		return "p2p";
+	case IBV_DMABUF_SOURCE_PRIVATE:
+		return "private";
+	case IBV_DMABUF_SOURCE_MIXED:
+		return "mixed";
+	default:
+		return "unknown";
+	}
+}
+
+const char *ibv_dmabuf_origin_str(enum ibv_dmabuf_origin origin)
+{
+	switch (origin) {
+	case IBV_DMABUF_ORIGIN_KERNEL:
+		return "kernel";
+	case IBV_DMABUF_ORIGIN_INFERRED:
+		return "inferred";
+	case IBV_DMABUF_ORIGIN_DESCRIBED:
+		return "described";
+	default:
+		return "none";
+	}
+}

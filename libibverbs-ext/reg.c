@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * ibv_reg_dmabuf_mr_ex(): validate, describe the source, choose the
+ * endpoint, register through the device's provider backend. Every check
+ * that can be made before entering the kernel is made here, so that bad
+ * input gets its own errno and reason and nothing is registered.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ext_internal.h"
+
+#define ACCESS_DMABUF                                                         \
+	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |                   \
+	 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC |                  \
+	 IBV_ACCESS_RELAXED_ORDERING)
+
+static int check_access(uint32_t access, uint32_t *out)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} refused[] = {
+		{ IBV_ACCESS_MW_BIND, "IBV_ACCESS_MW_BIND" },
+		{ IBV_ACCESS_ZERO_BASED, "IBV_ACCESS_ZERO_BASED" },
+		{ IBV_ACCESS_ON_DEMAND, "IBV_ACCESS_ON_DEMAND" },
+		{ IBV_ACCESS_HUGETLB, "IBV_ACCESS_HUGETLB" },
+	};
+	uint32_t rest;
+	size_t i;
+
+	for (i = 0; i < VEXT_ARRAY_SIZE(refused); i++)
+		if (access & refused[i].bit)
+			return vext_err(EACCES,
+					"access: %s is not allowed for dma-buf MRs",
+					refused[i].name);
+	/* Optional bits other than relaxed ordering are dropped, as verbs do. */
+	rest = access & ~(ACCESS_DMABUF | IBV_ACCESS_OPTIONAL_RANGE);
+	if (rest)
+		return vext_err(EACCES, "access: unknown bits 0x%x", rest);
+	if (access & (IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC) &&
+	    !(access & IBV_ACCESS_LOCAL_WRITE))
+		return vext_err(EACCES,
+				"access: remote write/atomic requires IBV_ACCESS_LOCAL_WRITE");
+	*out = access & ACCESS_DMABUF;
+	return 0;
+}
+
+static int check_attr(const struct ibv_reg_dmabuf_mr_ex_attr *a,
+		      uint32_t *access)
+{
+	const uint32_t known = IBV_REG_DMABUF_MR_EX_HINTS |
+			       IBV_REG_DMABUF_MR_EX_CHOICE |
+			       IBV_REG_DMABUF_MR_EX_SOURCE;
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	int ret;
+
+	if (a->comp_mask & ~known)
+		return vext_err(EOPNOTSUPP, "attr: unknown comp_mask bits 0x%x",
+				a->comp_mask & ~known);
+	if ((a->comp_mask & IBV_REG_DMABUF_MR_EX_CHOICE) && !a->choice)
+		return vext_err(EINVAL,
+				"attr: IBV_REG_DMABUF_MR_EX_CHOICE set but choice is NULL");
+	if ((a->comp_mask & IBV_REG_DMABUF_MR_EX_SOURCE) && !a->source)
+		return vext_err(EINVAL,
+				"attr: IBV_REG_DMABUF_MR_EX_SOURCE set but source is NULL");
+	if (a->comp_mask & IBV_REG_DMABUF_MR_EX_HINTS) {
+		ret = vext_validate_hints(&a->hints);
+		if (ret)
+			return ret;
+	}
+	if (a->fd < 0)
+		return vext_err(EBADF, "fd %d is not a file descriptor", a->fd);
+	if (!a->length)
+		return vext_err(EINVAL, "length is 0");
+	if (a->offset + a->length < a->offset)
+		return vext_err(EOVERFLOW,
+				"offset 0x%llx + length 0x%llx overflows",
+				(unsigned long long)a->offset,
+				(unsigned long long)a->length);
+	if (a->iova + a->length < a->iova)
+		return vext_err(EOVERFLOW,
+				"iova 0x%llx + length 0x%llx overflows",
+				(unsigned long long)a->iova,
+				(unsigned long long)a->length);
+	if ((a->offset ^ a->iova) & (page - 1))
+		return vext_err(EADDRNOTAVAIL,
+				"iova 0x%llx and offset 0x%llx differ within a page",
+				(unsigned long long)a->iova,
+				(unsigned long long)a->offset);
+	return check_access(a->access, access);
+}
+
+static void note_kernel_ep(const struct vext_ibdev *dev,
+			   const struct vext_reg_req *req,
+			   struct ibv_dma_choice *c)
+{
+	size_t len = strlen(c->reason);
+
+	if (!req->kernel_reported)
+		return;
+	c->flags |= IBV_DMA_CHOICE_KERNEL_REPORTED;
+	if (req->kernel_ep != c->ep.index) {
+		size_t i;
+
+		/* The kernel chose (no endpoint was sent); report its choice. */
+		for (i = 0; i < dev->nr_eps; i++)
+			if (dev->eps[i].pub.index == req->kernel_ep)
+				c->ep = dev->eps[i].pub;
+		snprintf(c->reason + len, sizeof(c->reason) - len,
+			 "; the kernel mapped through endpoint %u",
+			 req->kernel_ep);
+	} else {
+		snprintf(c->reason + len, sizeof(c->reason) - len,
+			 "; kernel confirmed endpoint %u", req->kernel_ep);
+	}
+}
+
+struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
+				    struct ibv_reg_dmabuf_mr_ex_attr *attr)
+{
+	struct ibv_dma_path_hints hints = { 0 };
+	struct vext_ep cur[VEXT_MAX_EPS];
+	struct ibv_dmabuf_info info = { 0 };
+	struct ibv_dma_choice choice;
+	const struct vext_ibdev *dev;
+	struct vext_reg_req req;
+	struct vext_topo *t;
+	struct ibv_mr *mr;
+	const char *name;
+	uint32_t access = 0;
+	size_t i, n = 1;
+	int ret;
+
+	if (!pd || !attr) {
+		errno = vext_err(EINVAL, "pd or attr is NULL");
+		return NULL;
+	}
+	ret = check_attr(attr, &access);
+	if (ret)
+		goto fail;
+
+	ret = ibv_query_dmabuf(attr->fd, &info);
+	if (ret)
+		goto fail;
+	if (info.size && attr->offset + attr->length > info.size) {
+		ret = vext_err(ERANGE,
+			       "offset 0x%llx + length 0x%llx is beyond the dma-buf's %llu bytes",
+			       (unsigned long long)attr->offset,
+			       (unsigned long long)attr->length,
+			       (unsigned long long)info.size);
+		goto fail;
+	}
+
+	name = ibv_get_device_name(pd->context->device);
+	t = vext_topo_get();
+	if (!t) {
+		ret = errno;
+		goto fail;
+	}
+	dev = vext_topo_ibdev(t, name);
+	if (!dev || !dev->nr_eps) {
+		ret = vext_err(ENODEV, "%s: not found in %s/class/infiniband",
+			       name, t->root);
+		goto fail;
+	}
+
+	if (attr->comp_mask & IBV_REG_DMABUF_MR_EX_HINTS)
+		hints = attr->hints;
+	for (i = 0; i < dev->nr_eps; i++) {
+		cur[i] = dev->eps[i];
+		if (vext_endpoint_available(dev, &cur[i]))
+			cur[i].pub.flags |= IBV_DMA_EP_FLAG_UNAVAILABLE;
+	}
+	ret = vext_policy_rank(t, &info, &hints, cur, dev->nr_eps, &choice, &n);
+	if (ret)
+		goto fail;
+	ret = vext_choice_check(&choice);
+	if (ret)
+		goto fail;
+
+	memset(&req, 0, sizeof(req));
+	req.pd = pd;
+	req.attr = attr;
+	req.dev = dev;
+	for (i = 0; i < dev->nr_eps; i++)
+		if (dev->eps[i].pub.index == choice.ep.index)
+			req.ep = &dev->eps[i];
+	req.access = access;
+	vext_clear_err();
+	mr = vext_provider_of(dev->drv)->reg(&req);
+	if (!mr)
+		return NULL; /* errno and reason set by the backend */
+
+	note_kernel_ep(dev, &req, &choice);
+	if (attr->comp_mask & IBV_REG_DMABUF_MR_EX_CHOICE)
+		*attr->choice = choice;
+	if (attr->comp_mask & IBV_REG_DMABUF_MR_EX_SOURCE)
+		*attr->source = info;
+	return mr;
+
+fail:
+	errno = ret;
+	return NULL;
+}
+
+struct ibv_mr *vext_reg_plain(struct vext_reg_req *req)
+{
+	const struct ibv_reg_dmabuf_mr_ex_attr *a = req->attr;
+	struct ibv_mr *mr;
+
+	mr = ibv_reg_dmabuf_mr(req->pd, a->offset, a->length, a->iova, a->fd,
+			       (int)req->access);
+	if (!mr) {
+		int err = errno;
+
+		if (err == EOPNOTSUPP)
+			errno = vext_err(err,
+					 "%s: ibv_reg_dmabuf_mr: the provider or the kernel has no dma-buf MR support",
+					 req->dev->name);
+		else
+			errno = vext_err(err, "%s: ibv_reg_dmabuf_mr: %s",
+					 req->dev->name, strerror(err));
+	}
+	return mr;
+}

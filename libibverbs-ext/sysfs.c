@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * sysfs readers. Every path is relative to a tree root (normally /sys, a
+ * fixture tree in tests). Readers never fail loudly: they return a negative
+ * errno and let the caller note what was skipped.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ext_internal.h"
+
+size_t vext_strscpy(char *dst, const char *src, size_t size)
+{
+	size_t len = strnlen(src, size - 1);
+
+	memmove(dst, src, len);
+	dst[len] = '\0';
+	return len;
+}
+
+int vext_read_str(const char *root, const char *rel, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	if (len == 0)
+		return -EINVAL;
+	if (snprintf(path, sizeof(path), "%s/%s", root, rel) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	if (n < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	close(fd);
+	buf[n] = '\0';
+	while (n > 0 && isspace((unsigned char)buf[n - 1]))
+		buf[--n] = '\0';
+	return (int)n;
+}
+
+static int parse_long(const char *s, int base, long *val)
+{
+	char *end;
+	long v;
+
+	if (!*s)
+		return -ENODATA;
+	errno = 0;
+	v = strtol(s, &end, base);
+	if (errno || end == s || *end)
+		return -EINVAL;
+	*val = v;
+	return 0;
+}
+
+int vext_read_int(const char *root, const char *rel, long *val)
+{
+	char buf[64];
+	int ret = vext_read_str(root, rel, buf, sizeof(buf));
+
+	if (ret < 0)
+		return ret;
+	return parse_long(buf, 10, val);
+}
+
+int vext_read_hex(const char *root, const char *rel, unsigned long *val)
+{
+	char buf[64];
+	long v;
+	int ret = vext_read_str(root, rel, buf, sizeof(buf));
+
+	if (ret < 0)
+		return ret;
+	ret = parse_long(buf, 16, &v);
+	if (ret)
+		return ret;
+	if (v < 0)
+		return -EINVAL;
+	*val = (unsigned long)v;
+	return 0;
+}
+
+int vext_resolve(const struct vext_topo *t, const char *rel, char *out,
+		 size_t len)
+{
+	char path[PATH_MAX], real[PATH_MAX];
+	size_t rl = strlen(t->root_real);
+
+	if (snprintf(path, sizeof(path), "%s/%s", t->root, rel) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if (!realpath(path, real))
+		return -errno;
+	/* The target must stay inside the tree. */
+	if (strcmp(t->root_real, "/") == 0) {
+		rl = 0;
+	} else if (strncmp(real, t->root_real, rl) != 0 ||
+		   (real[rl] != '/' && real[rl] != '\0')) {
+		return -EXDEV;
+	}
+	if (snprintf(out, len, "%s", real[rl] == '/' ? real + rl + 1 :
+			     real + rl) >= (int)len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+bool vext_is_pci_addr(const char *s)
+{
+	/* dddd:bb:dd.f, hexadecimal */
+	static const char pat[] = "xxxx:xx:xx.x";
+	size_t i;
+
+	if (strlen(s) != sizeof(pat) - 1)
+		return false;
+	for (i = 0; i < sizeof(pat) - 1; i++) {
+		if (pat[i] == 'x' ? !isxdigit((unsigned char)s[i]) :
+				    s[i] != pat[i])
+			return false;
+	}
+	return true;
+}
+
+uint32_t vext_parse_link_speed(const char *s)
+{
+	/* "16.0 GT/s PCIe", older kernels "8 GT/s"; "Unknown" -> 0 */
+	char *end;
+	double gts;
+
+	errno = 0;
+	gts = strtod(s, &end);
+	if (errno || end == s || gts <= 0 || gts > 1000)
+		return 0;
+	while (*end == ' ')
+		end++;
+	if (strncmp(end, "GT/s", 4) != 0)
+		return 0;
+	return (uint32_t)(gts * 1000 + 0.5);
+}
+
+int vext_parse_cpulist(const char *s, int *mask, int max)
+{
+	/* "0", "0-1", "0,2-3"; sets mask[i] = 1; returns count or -EINVAL */
+	int count = 0;
+
+	while (*s) {
+		char *end;
+		long a, b;
+
+		errno = 0;
+		a = strtol(s, &end, 10);
+		if (errno || end == s || a < 0)
+			return -EINVAL;
+		b = a;
+		s = end;
+		if (*s == '-') {
+			s++;
+			b = strtol(s, &end, 10);
+			if (errno || end == s || b < a)
+				return -EINVAL;
+			s = end;
+		}
+		if (b >= max)
+			return -ERANGE;
+		for (; a <= b; a++) {
+			if (!mask[a])
+				count++;
+			mask[a] = 1;
+		}
+		if (*s == ',')
+			s++;
+		else if (*s)
+			return -EINVAL;
+	}
+	return count;
+}

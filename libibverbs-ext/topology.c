@@ -1,0 +1,655 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * Topology from sysfs: NUMA nodes and distances, RDMA devices and the PCI
+ * functions behind them, mlx5 data-direct functions, and the DMA endpoints
+ * of each device. Parsed once per process and per root and then immutable,
+ * except for PCI functions of P2P providers, which are parsed on first use
+ * under the topology's lock and never moved or freed while it lives.
+ *
+ * Nothing here trusts the tree: missing or malformed files are skipped and
+ * noted (vext_topo_note), never fatal.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ext_internal.h"
+
+void vext_topo_note(struct vext_topo *t, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	if (t->nr_notes >= VEXT_MAX_NOTES)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	t->notes[t->nr_notes] = strdup(buf);
+	if (t->notes[t->nr_notes])
+		t->nr_notes++;
+}
+
+/* --- NUMA ----------------------------------------------------------------- */
+
+static void parse_nodes(struct vext_topo *t)
+{
+	char buf[1024], rel[96];
+	int node, other, ret;
+
+	ret = vext_read_str(t->root, "devices/system/node/online", buf,
+			    sizeof(buf));
+	if (ret < 0 ||
+	    vext_parse_cpulist(buf, t->node_online, VEXT_MAX_NODES) <= 0) {
+		if (ret != -ENOENT)
+			vext_topo_note(t, "devices/system/node/online: unreadable or malformed, assuming node 0");
+		memset(t->node_online, 0, sizeof(t->node_online));
+		t->node_online[0] = 1;
+	}
+	for (node = 0; node < VEXT_MAX_NODES; node++) {
+		if (t->node_online[node]) {
+			t->nr_nodes++;
+			t->max_node = node + 1;
+		}
+	}
+	/* Default SLIT: 10 local, 20 remote. */
+	for (node = 0; node < t->max_node; node++)
+		for (other = 0; other < t->max_node; other++)
+			t->distance[node][other] = node == other ? 10 : 20;
+
+	for (node = 0; node < t->max_node; node++) {
+		int row[VEXT_MAX_NODES], n = 0;
+		char *p, *end;
+
+		if (!t->node_online[node])
+			continue;
+		snprintf(rel, sizeof(rel), "devices/system/node/node%d/distance",
+			 node);
+		ret = vext_read_str(t->root, rel, buf, sizeof(buf));
+		if (ret < 0) {
+			if (t->nr_nodes > 1)
+				vext_topo_note(t, "%s: unreadable, using 10/20", rel);
+			continue;
+		}
+		for (p = buf; *p && n < VEXT_MAX_NODES;) {
+			long v = strtol(p, &end, 10);
+
+			if (end == p || v <= 0 || v > 255)
+				break;
+			row[n++] = (int)v;
+			p = end;
+			while (*p == ' ')
+				p++;
+		}
+		/* One entry per online node, in node order. */
+		if (*p || n != t->nr_nodes) {
+			vext_topo_note(t, "%s: %d entries for %d nodes, using 10/20",
+				       rel, n, t->nr_nodes);
+			continue;
+		}
+		n = 0;
+		for (other = 0; other < t->max_node; other++)
+			if (t->node_online[other])
+				t->distance[node][other] = row[n++];
+	}
+}
+
+int vext_topo_distance(const struct vext_topo *t, int a, int b)
+{
+	if (a < 0 || b < 0 || a >= t->max_node || b >= t->max_node)
+		return -1;
+	return t->distance[a][b];
+}
+
+/* --- PCI functions ----------------------------------------------------------- */
+
+/* Read the VPD-R "SN" keyword (board serial) of a function, if any. */
+static void parse_vpd_serial(struct vext_topo *t, struct vext_pci *p)
+{
+	unsigned char vpd[4096];
+	char path[PATH_MAX];
+	size_t pos = 0, n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s/vpd", t->root, p->path);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	n = fread(vpd, 1, sizeof(vpd), f);
+	fclose(f);
+
+	while (pos + 3 <= n) {
+		unsigned char tag = vpd[pos];
+		size_t len, end, kw;
+
+		if (tag == 0x78) /* end tag */
+			return;
+		if (!(tag & 0x80)) { /* small resource: length in bits 0..2 */
+			pos += 1 + (tag & 7);
+			continue;
+		}
+		len = vpd[pos + 1] | (size_t)vpd[pos + 2] << 8;
+		end = pos + 3 + len;
+		if (end > n) {
+			vext_topo_note(t, "%s/vpd: truncated", p->path);
+			return;
+		}
+		if (tag == 0x90) { /* VPD-R: keywords */
+			for (kw = pos + 3; kw + 3 <= end;) {
+				size_t kl = vpd[kw + 2];
+
+				if (kw + 3 + kl > end)
+					break;
+				if (vpd[kw] == 'S' && vpd[kw + 1] == 'N') {
+					if (kl >= sizeof(p->serial))
+						kl = sizeof(p->serial) - 1;
+					memcpy(p->serial, &vpd[kw + 3], kl);
+					p->serial[kl] = '\0';
+					while (kl && p->serial[kl - 1] == ' ')
+						p->serial[--kl] = '\0';
+					return;
+				}
+				kw += 3 + kl;
+			}
+		}
+		pos = end;
+	}
+}
+
+static struct vext_pci *parse_pci(struct vext_topo *t, const char *addr,
+				  const char *path)
+{
+	char rel[PATH_MAX], buf[PATH_MAX];
+	unsigned long v;
+	long node;
+	struct vext_pci *p;
+	ssize_t n;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->path = strdup(path);
+	if (!p->path) {
+		free(p);
+		return NULL;
+	}
+	snprintf(p->addr, sizeof(p->addr), "%s", addr);
+
+	snprintf(rel, sizeof(rel), "%s/numa_node", path);
+	if (vext_read_int(t->root, rel, &node) || node < -1 ||
+	    node >= VEXT_MAX_NODES) {
+		vext_topo_note(t, "%s: missing or malformed, node unknown", rel);
+		node = -1;
+	}
+	p->numa_node = (int)node;
+
+	snprintf(rel, sizeof(rel), "%s/vendor", path);
+	if (!vext_read_hex(t->root, rel, &v))
+		p->vendor = (uint16_t)v;
+	snprintf(rel, sizeof(rel), "%s/device", path);
+	if (!vext_read_hex(t->root, rel, &v))
+		p->device = (uint16_t)v;
+	snprintf(rel, sizeof(rel), "%s/class", path);
+	if (!vext_read_hex(t->root, rel, &v))
+		p->class_code = (uint32_t)v;
+
+	snprintf(rel, sizeof(rel), "%s/current_link_speed", path);
+	if (vext_read_str(t->root, rel, buf, sizeof(buf)) >= 0)
+		p->link_speed = vext_parse_link_speed(buf);
+	snprintf(rel, sizeof(rel), "%s/current_link_width", path);
+	if (!vext_read_int(t->root, rel, &node) && node > 0 && node <= 32)
+		p->link_width = (uint32_t)node;
+
+	snprintf(rel, sizeof(rel), "%s/%s/driver", t->root, path);
+	n = readlink(rel, buf, sizeof(buf) - 1);
+	if (n > 0) {
+		const char *base;
+
+		buf[n] = '\0';
+		base = strrchr(buf, '/');
+		snprintf(p->driver, sizeof(p->driver), "%s",
+			 base ? base + 1 : buf);
+	}
+	if (p->vendor == 0x15b3)
+		parse_vpd_serial(t, p);
+	return p;
+}
+
+static struct vext_pci *find_pci_locked(struct vext_topo *t, const char *addr)
+{
+	struct vext_pci *p;
+
+	for (p = t->pcis; p; p = p->next)
+		if (strcmp(p->addr, addr) == 0)
+			return p;
+	return NULL;
+}
+
+static const struct vext_pci *add_pci(struct vext_topo *t, const char *addr,
+				      const char *path)
+{
+	struct vext_pci *p;
+
+	pthread_mutex_lock(&t->lock);
+	p = find_pci_locked(t, addr);
+	if (!p) {
+		p = parse_pci(t, addr, path);
+		if (p) {
+			p->next = t->pcis;
+			t->pcis = p;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return p;
+}
+
+const struct vext_pci *vext_topo_pci(struct vext_topo *t, const char *addr)
+{
+	char rel[64], path[PATH_MAX];
+	struct vext_pci *p;
+	int ret;
+
+	if (!vext_is_pci_addr(addr))
+		return NULL;
+	pthread_mutex_lock(&t->lock);
+	p = find_pci_locked(t, addr);
+	pthread_mutex_unlock(&t->lock);
+	if (p)
+		return p;
+	snprintf(rel, sizeof(rel), "bus/pci/devices/%s", addr);
+	ret = vext_resolve(t, rel, path, sizeof(path));
+	if (ret)
+		return NULL;
+	return add_pci(t, addr, path);
+}
+
+const struct vext_pci *vext_topo_pci_of_path(struct vext_topo *t,
+					     const char *path)
+{
+	/* The last PCI-address component of the path owns it. */
+	char buf[PATH_MAX], *comp, *last = NULL, *save, *p;
+	size_t keep = 0;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (comp = strtok_r(buf, "/", &save); comp;
+	     comp = strtok_r(NULL, "/", &save)) {
+		if (vext_is_pci_addr(comp)) {
+			last = comp;
+			keep = (size_t)(comp - buf) + strlen(comp);
+		}
+	}
+	if (!last)
+		return NULL;
+	/* strtok_r wrote NULs; rebuild the prefix from the original. */
+	snprintf(buf, sizeof(buf), "%.*s", (int)keep, path);
+	p = strrchr(buf, '/');
+	return add_pci(t, p ? p + 1 : buf, buf);
+}
+
+/* --- RDMA devices ------------------------------------------------------------- */
+
+static uint64_t parse_guid(const char *s)
+{
+	/* "b8ce:f603:00a1:2b3c" */
+	uint64_t v = 0;
+	int groups = 0;
+
+	while (*s) {
+		char *end;
+		unsigned long g = strtoul(s, &end, 16);
+
+		if (end == s || end - s > 4)
+			return 0;
+		v = v << 16 | g;
+		groups++;
+		s = end;
+		if (*s == ':')
+			s++;
+		else if (*s)
+			return 0;
+	}
+	return groups == 4 ? v : 0;
+}
+
+/* siw: the GID starts with the netdev's MAC; find that netdev. */
+static void siw_netdev_by_gid(struct vext_topo *t, const char *devpath,
+			      struct vext_ibdev *dev)
+{
+	char rel[PATH_MAX], gid[64], mac[32], want[32];
+	struct dirent *de;
+	DIR *d;
+	int n;
+
+	snprintf(rel, sizeof(rel), "%s/ports/1/gids/0", devpath);
+	if (vext_read_str(t->root, rel, gid, sizeof(gid)) < 14)
+		return;
+	/* "5254:0012:3456:..." -> "52:54:00:12:34:56" */
+	n = snprintf(want, sizeof(want), "%.2s:%.2s:%.2s:%.2s:%.2s:%.2s",
+		     gid, gid + 2, gid + 5, gid + 7, gid + 10, gid + 12);
+	if (n != 17)
+		return;
+	snprintf(rel, sizeof(rel), "%s/class/net", t->root);
+	d = opendir(rel);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(rel, sizeof(rel), "class/net/%s/address", de->d_name);
+		if (vext_read_str(t->root, rel, mac, sizeof(mac)) == 17 &&
+		    strcasecmp(mac, want) == 0) {
+			snprintf(dev->netdev, sizeof(dev->netdev), "%s",
+				 de->d_name);
+			break;
+		}
+	}
+	closedir(d);
+}
+
+static const struct vext_pci *netdev_pci(struct vext_topo *t,
+					 const char *netdev)
+{
+	char rel[PATH_MAX], path[PATH_MAX];
+
+	snprintf(rel, sizeof(rel), "class/net/%s", netdev);
+	if (vext_resolve(t, rel, path, sizeof(path))) {
+		vext_topo_note(t, "%s: netdev not found", rel);
+		return NULL;
+	}
+	return vext_topo_pci_of_path(t, path);
+}
+
+static enum ibv_dma_endpoint_kind kind_of_str(const char *s)
+{
+	if (!strcmp(s, "pf"))
+		return IBV_DMA_EP_PF;
+	if (!strcmp(s, "data_direct"))
+		return IBV_DMA_EP_DATA_DIRECT;
+	if (!strcmp(s, "peer_pf"))
+		return IBV_DMA_EP_PEER_PF;
+	if (!strcmp(s, "netdev"))
+		return IBV_DMA_EP_NETDEV;
+	if (!strcmp(s, "virtual"))
+		return IBV_DMA_EP_VIRTUAL;
+	return 0;
+}
+
+/*
+ * The patched kernel lists endpoints under <ibdev>/dma_endpoints/<index>/
+ * (kind, numa_node, device -> PCI function). Index 0 is the default.
+ */
+static bool parse_kernel_eps(struct vext_topo *t, const char *devpath,
+			     struct vext_ibdev *dev)
+{
+	char rel[PATH_MAX], path[PATH_MAX], buf[64];
+	unsigned int index;
+
+	snprintf(rel, sizeof(rel), "%s/%s/dma_endpoints", t->root, devpath);
+	if (access(rel, F_OK))
+		return false;
+	for (index = 0; index < VEXT_MAX_EPS; index++) {
+		const struct vext_pci *pci = NULL;
+		enum ibv_dma_endpoint_kind kind;
+		struct vext_ep *ep;
+		long node;
+
+		snprintf(rel, sizeof(rel), "%s/dma_endpoints/%u/kind", devpath,
+			 index);
+		if (vext_read_str(t->root, rel, buf, sizeof(buf)) < 0)
+			break;
+		kind = kind_of_str(buf);
+		if (!kind) {
+			vext_topo_note(t, "%s: unknown kind '%s', skipped", rel,
+				       buf);
+			continue;
+		}
+		snprintf(rel, sizeof(rel), "%s/dma_endpoints/%u/device",
+			 devpath, index);
+		if (!vext_resolve(t, rel, path, sizeof(path)))
+			pci = vext_topo_pci_of_path(t, path);
+		vext_ep_add(dev, kind, pci,
+			    IBV_DMA_EP_FLAG_KERNEL_LISTED |
+				    (index ? IBV_DMA_EP_FLAG_NEEDS_KERNEL_ATTR :
+					     IBV_DMA_EP_FLAG_DEFAULT),
+			    kind == IBV_DMA_EP_NETDEV ? dev->netdev : "");
+		ep = &dev->eps[dev->nr_eps - 1];
+		ep->pub.index = index;
+		snprintf(rel, sizeof(rel), "%s/dma_endpoints/%u/numa_node",
+			 devpath, index);
+		if (!vext_read_int(t->root, rel, &node) && node >= -1 &&
+		    node < VEXT_MAX_NODES)
+			ep->pub.numa_node = (int)node;
+	}
+	return dev->nr_eps > 0;
+}
+
+static void parse_ibdev(struct vext_topo *t, const char *name)
+{
+	char rel[PATH_MAX], devpath[PATH_MAX], path[PATH_MAX], buf[128];
+	struct vext_ibdev *dev, *grown;
+	int ret;
+
+	snprintf(rel, sizeof(rel), "class/infiniband/%s", name);
+	ret = vext_resolve(t, rel, devpath, sizeof(devpath));
+	if (ret) {
+		vext_topo_note(t, "%s: %s, skipped", rel,
+			       ret == -EXDEV ? "points outside the tree" :
+					       "dangling link");
+		return;
+	}
+	grown = realloc(t->ibdevs, (t->nr_ibdevs + 1) * sizeof(*t->ibdevs));
+	if (!grown)
+		return;
+	t->ibdevs = grown;
+	dev = &t->ibdevs[t->nr_ibdevs];
+	memset(dev, 0, sizeof(*dev));
+	snprintf(dev->name, sizeof(dev->name), "%s", name);
+
+	snprintf(rel, sizeof(rel), "%s/sys_image_guid", devpath);
+	if (vext_read_str(t->root, rel, buf, sizeof(buf)) > 0)
+		dev->sys_image_guid = parse_guid(buf);
+
+	snprintf(rel, sizeof(rel), "%s/ports/1/gid_attrs/ndevs/0", devpath);
+	if (vext_read_str(t->root, rel, buf, sizeof(buf)) > 0)
+		snprintf(dev->netdev, sizeof(dev->netdev), "%s", buf);
+
+	snprintf(rel, sizeof(rel), "%s/device", devpath);
+	ret = vext_resolve(t, rel, path, sizeof(path));
+	if (!ret) {
+		dev->pci = vext_topo_pci_of_path(t, path);
+		if (!dev->pci)
+			vext_topo_note(t, "%s: not a PCI function", rel);
+		dev->drv = dev->pci && !strcmp(dev->pci->driver, "mlx5_core") ?
+				   VEXT_DRV_MLX5 :
+				   VEXT_DRV_GENERIC;
+	} else {
+		if (ret != -ENOENT)
+			vext_topo_note(t, "%s: %s", rel,
+				       ret == -EXDEV ? "points outside the tree" :
+						       "unresolvable");
+		snprintf(rel, sizeof(rel), "%s/parent", devpath);
+		if (vext_read_str(t->root, rel, buf, sizeof(buf)) > 0) {
+			dev->drv = VEXT_DRV_RXE;
+			snprintf(dev->netdev, sizeof(dev->netdev), "%s", buf);
+		} else {
+			snprintf(rel, sizeof(rel), "%s/node_type", devpath);
+			if (vext_read_str(t->root, rel, buf, sizeof(buf)) > 0 &&
+			    buf[0] == '4') {
+				dev->drv = VEXT_DRV_SIW;
+				if (!dev->netdev[0])
+					siw_netdev_by_gid(t, devpath, dev);
+			}
+		}
+		if (dev->netdev[0])
+			dev->pci = netdev_pci(t, dev->netdev);
+	}
+
+	dev->kernel_eps = parse_kernel_eps(t, devpath, dev);
+	t->nr_ibdevs++;
+}
+
+static int cmp_ibdev(const void *a, const void *b)
+{
+	const struct vext_ibdev *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+static void parse_data_direct(struct vext_topo *t)
+{
+	char rel[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(rel, sizeof(rel), "%s/bus/pci/drivers/mlx5_data_direct",
+		 t->root);
+	d = opendir(rel);
+	if (!d)
+		return;
+	while ((de = readdir(d)) && t->nr_dd < VEXT_MAX_EPS) {
+		const struct vext_pci *p;
+
+		if (!vext_is_pci_addr(de->d_name))
+			continue;
+		p = vext_topo_pci(t, de->d_name);
+		if (p)
+			t->dd[t->nr_dd++] = p;
+	}
+	closedir(d);
+}
+
+struct vext_topo *vext_topo_load(const char *root)
+{
+	char rel[PATH_MAX];
+	struct vext_topo *t;
+	struct dirent *de;
+	size_t i;
+	DIR *d;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	pthread_mutex_init(&t->lock, NULL);
+	t->root = strdup(root);
+	t->root_real = realpath(root, NULL);
+	if (!t->root || !t->root_real) {
+		int err = errno;
+
+		vext_topo_free(t);
+		errno = vext_err(err, "sysfs root %s: %s", root, strerror(err));
+		return NULL;
+	}
+	parse_nodes(t);
+
+	snprintf(rel, sizeof(rel), "%s/class/infiniband", root);
+	d = opendir(rel);
+	if (d) {
+		while ((de = readdir(d)))
+			if (de->d_name[0] != '.')
+				parse_ibdev(t, de->d_name);
+		closedir(d);
+		qsort(t->ibdevs, t->nr_ibdevs, sizeof(*t->ibdevs), cmp_ibdev);
+	}
+	parse_data_direct(t);
+
+	/* Endpoints need every device parsed (peer PFs). */
+	for (i = 0; i < t->nr_ibdevs; i++) {
+		struct vext_ibdev *dev = &t->ibdevs[i];
+
+		if (!dev->kernel_eps)
+			vext_provider_of(dev->drv)->endpoints(t, dev);
+	}
+	return t;
+}
+
+void vext_topo_free(struct vext_topo *t)
+{
+	struct vext_pci *p, *next;
+	size_t i;
+
+	if (!t)
+		return;
+	for (p = t->pcis; p; p = next) {
+		next = p->next;
+		free(p->path);
+		free(p);
+	}
+	for (i = 0; i < t->nr_notes; i++)
+		free(t->notes[i]);
+	free(t->ibdevs);
+	free(t->root);
+	free(t->root_real);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+const struct vext_ibdev *vext_topo_ibdev(const struct vext_topo *t,
+					 const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < t->nr_ibdevs; i++)
+		if (!strcmp(t->ibdevs[i].name, name))
+			return &t->ibdevs[i];
+	return NULL;
+}
+
+/* --- per-process cache ---------------------------------------------------- */
+
+struct topo_cache {
+	struct topo_cache *next;
+	struct vext_topo *t;
+};
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct topo_cache *cache;
+
+struct vext_topo *vext_topo_get_root(const char *root)
+{
+	struct topo_cache *c;
+	struct vext_topo *t = NULL;
+
+	pthread_mutex_lock(&cache_lock);
+	for (c = cache; c; c = c->next) {
+		if (!strcmp(c->t->root, root)) {
+			t = c->t;
+			break;
+		}
+	}
+	if (!t) {
+		c = calloc(1, sizeof(*c));
+		t = c ? vext_topo_load(root) : NULL;
+		if (t) {
+			c->t = t;
+			c->next = cache;
+			cache = c;
+		} else {
+			int err = errno;
+
+			free(c);
+			errno = err;
+		}
+	}
+	pthread_mutex_unlock(&cache_lock);
+	return t;
+}
+
+struct vext_topo *vext_topo_get(void)
+{
+	const char *root = getenv(IBV_EXT_SYSFS_ROOT_ENV);
+
+	return vext_topo_get_root(root && *root ? root : "/sys");
+}
+
+const char *ibv_ext_sysfs_note(size_t i)
+{
+	struct vext_topo *t = vext_topo_get();
+
+	if (!t || i >= t->nr_notes)
+		return NULL;
+	return t->notes[i];
+}

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * UVERBS_METHOD_REG_DMABUF_MR sent on the context's command fd by the
+ * library itself, for what no installed provider entry point can express:
+ * dma-buf MRs on rxe/siw (rdma-core has no op for them) and the DMA
+ * endpoint attribute of this project's kernel series.
+ *
+ * The resulting MR must be released by plain ibv_dereg_mr(). libibverbs
+ * treats it as a struct verbs_mr (rdma-core's private libibverbs/driver.h):
+ * { struct ibv_mr; enum ibv_mr_type; int access; }, unchanged from v44 to
+ * v65, freed with free() by the providers' dereg_mr after the kernel
+ * destroys the object. The allocation is padded to cover the providers'
+ * own MR structs (mlx5: verbs_mr + u32). Tests pin this layout against the
+ * installed rxe provider.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <rdma/ib_user_ioctl_cmds.h>
+#include <rdma/ib_user_ioctl_verbs.h>
+#include <rdma/rdma_user_ioctl.h>
+
+#include "ext_internal.h"
+#include "kernel-abi/reg_dmabuf_mr_endpoint.h"
+
+/* Mirrors rdma-core's enum ibv_mr_type and struct verbs_mr. */
+enum vext_mr_type {
+	VEXT_MR_TYPE_MR,
+	VEXT_MR_TYPE_NULL_MR,
+	VEXT_MR_TYPE_IMPORTED_MR,
+	VEXT_MR_TYPE_DMABUF_MR,
+};
+
+struct vext_verbs_mr {
+	struct ibv_mr ibv_mr;
+	enum vext_mr_type mr_type;
+	int access;
+};
+
+#define VEXT_MR_ALLOC_SIZE 128
+_Static_assert(sizeof(struct vext_verbs_mr) + sizeof(uint32_t) <=
+		       VEXT_MR_ALLOC_SIZE,
+	       "MR allocation must cover the providers' MR structs");
+
+#define MAX_ATTRS 12
+
+struct reg_cmd {
+	struct ib_uverbs_ioctl_hdr hdr;
+	struct ib_uverbs_attr attrs[MAX_ATTRS];
+};
+
+static struct ib_uverbs_attr *next_attr(struct reg_cmd *cmd, uint16_t id,
+					uint16_t flags)
+{
+	struct ib_uverbs_attr *a = &cmd->attrs[cmd->hdr.num_attrs++];
+
+	memset(a, 0, sizeof(*a));
+	a->attr_id = id;
+	a->flags = flags;
+	return a;
+}
+
+static void attr_in(struct reg_cmd *cmd, uint16_t id, uint64_t val,
+		    uint16_t len, uint16_t flags)
+{
+	struct ib_uverbs_attr *a = next_attr(cmd, id, flags);
+
+	/* Inputs of up to 8 bytes travel inline in data. */
+	a->len = len;
+	a->data = val;
+}
+
+static struct ib_uverbs_attr *attr_out(struct reg_cmd *cmd, uint16_t id,
+				       void *ptr, uint16_t len)
+{
+	struct ib_uverbs_attr *a = next_attr(cmd, id, 0);
+
+	a->len = len;
+	a->data = (uintptr_t)ptr;
+	return a;
+}
+
+bool vext_kernel_has_ep_attr(const struct vext_ibdev *dev)
+{
+	return dev->kernel_eps;
+}
+
+static int reg_failed(struct vext_reg_req *req, int err, bool send_ep)
+{
+	const char *name = req->dev->name;
+
+	switch (err) {
+	case EPROTONOSUPPORT:
+		if (send_ep)
+			return vext_err(EOPNOTSUPP,
+					"%s endpoint %u: this kernel does not know the DMA endpoint attribute of REG_DMABUF_MR",
+					name, req->ep->pub.index);
+		return vext_err(EOPNOTSUPP,
+				"%s: this kernel has no REG_DMABUF_MR method",
+				name);
+	case EOPNOTSUPP:
+		return vext_err(EOPNOTSUPP,
+				"%s: this kernel's driver has no dma-buf MR support (reg_user_mr_dmabuf)",
+				name);
+	case EXDEV:
+		return vext_err(EXDEV,
+				"%s endpoint %u cannot reach the dma-buf's memory (kernel: P2P not possible)",
+				name, req->ep->pub.index);
+	default:
+		return vext_err(err, "%s: REG_DMABUF_MR: %s", name,
+				strerror(err));
+	}
+}
+
+struct ibv_mr *vext_reg_uverbs(struct vext_reg_req *req, uint32_t driver_id,
+			       bool send_endpoint)
+{
+	const struct ibv_reg_dmabuf_mr_ex_attr *a = req->attr;
+	struct ibv_pd *pd = req->pd;
+	struct ib_uverbs_attr *handle, *resp_ep = NULL;
+	struct vext_verbs_mr *vmr;
+	struct reg_cmd cmd;
+	uint32_t lkey = 0, rkey = 0, used_ep = 0;
+	int err;
+
+	vmr = calloc(1, VEXT_MR_ALLOC_SIZE);
+	if (!vmr) {
+		errno = vext_err(ENOMEM, "out of memory");
+		return NULL;
+	}
+
+	memset(&cmd.hdr, 0, sizeof(cmd.hdr));
+	cmd.hdr.object_id = UVERBS_OBJECT_MR;
+	cmd.hdr.method_id = UVERBS_METHOD_REG_DMABUF_MR;
+	cmd.hdr.driver_id = driver_id;
+
+	handle = next_attr(&cmd, UVERBS_ATTR_REG_DMABUF_MR_HANDLE,
+			   UVERBS_ATTR_F_MANDATORY);
+	attr_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_PD_HANDLE, pd->handle, 0,
+		UVERBS_ATTR_F_MANDATORY);
+	attr_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_OFFSET, a->offset, 8,
+		UVERBS_ATTR_F_MANDATORY);
+	attr_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_LENGTH, a->length, 8,
+		UVERBS_ATTR_F_MANDATORY);
+	attr_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_IOVA, a->iova, 8,
+		UVERBS_ATTR_F_MANDATORY);
+	attr_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_FD, (uint32_t)a->fd, 4,
+		UVERBS_ATTR_F_MANDATORY);
+	attr_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_ACCESS_FLAGS, req->access, 4,
+		UVERBS_ATTR_F_MANDATORY);
+	attr_out(&cmd, UVERBS_ATTR_REG_DMABUF_MR_RESP_LKEY, &lkey, 4);
+	attr_out(&cmd, UVERBS_ATTR_REG_DMABUF_MR_RESP_RKEY, &rkey, 4);
+	/*
+	 * Mandatory, so that a kernel that does not know the attribute
+	 * refuses (EPROTONOSUPPORT) instead of silently ignoring it.
+	 */
+	if (send_endpoint)
+		attr_in(&cmd, VEXT_ATTR_REG_DMABUF_MR_DMA_ENDPOINT,
+			req->ep->pub.index, 4, UVERBS_ATTR_F_MANDATORY);
+	/* Optional: older kernels ignore it and leave it unwritten. */
+	if (req->dev->kernel_eps)
+		resp_ep = attr_out(&cmd, VEXT_ATTR_REG_DMABUF_MR_RESP_DMA_ENDPOINT,
+				   &used_ep, 4);
+	cmd.hdr.length = sizeof(cmd.hdr) +
+			 cmd.hdr.num_attrs * sizeof(struct ib_uverbs_attr);
+
+	if (ioctl(pd->context->cmd_fd, RDMA_VERBS_IOCTL, &cmd)) {
+		err = errno;
+		free(vmr);
+		errno = reg_failed(req, err, send_endpoint);
+		return NULL;
+	}
+
+	vmr->ibv_mr.context = pd->context;
+	vmr->ibv_mr.pd = pd;
+	vmr->ibv_mr.handle = (uint32_t)handle->data;
+	vmr->ibv_mr.lkey = lkey;
+	vmr->ibv_mr.rkey = rkey;
+	/* As libibverbs does for dma-buf MRs: addr is the offset. */
+	vmr->ibv_mr.addr = (void *)(uintptr_t)a->offset;
+	vmr->ibv_mr.length = a->length;
+	vmr->mr_type = VEXT_MR_TYPE_DMABUF_MR;
+	vmr->access = (int)req->access;
+
+	if (resp_ep && (resp_ep->flags & UVERBS_ATTR_F_VALID_OUTPUT)) {
+		req->kernel_ep = used_ep;
+		req->kernel_reported = true;
+	}
+	return &vmr->ibv_mr;
+}

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * mlx5 backend. Endpoints of an mlx5 RDMA device:
+ *   0      its own PF (default; plain ibv_reg_dmabuf_mr),
+ *   then   data-direct functions of the same card (VPD board serial "SN"
+ *          matches the PF's; libmlx5 confirms at registration time),
+ *   then   peer PFs of a multi-PF / socket-direct card (same
+ *          sys_image_guid), which only this project's kernel can map
+ *          through (REG_DMABUF_MR endpoint attribute).
+ *
+ * mlx5dv_reg_dmabuf_mr() and mlx5dv_get_data_direct_sysfs_path() appeared
+ * in rdma-core 54 (MLX5_1.25); they are bound at run time with dlvsym so
+ * the library builds and runs against older rdma-core (Debian 12: v44).
+ *
+ * Compile-tested only: no mlx5 hardware here.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <rdma/ib_user_ioctl_verbs.h>
+
+#include "../libibverbs-ext/ext_internal.h"
+
+#define MLX5DV_VERSION_DMABUF "MLX5_1.25"
+#define VEXT_MLX5DV_REG_DMABUF_ACCESS_DATA_DIRECT (1 << 0)
+
+typedef struct ibv_mr *(*dv_reg_dmabuf_mr_fn)(struct ibv_pd *pd,
+					      uint64_t offset, size_t length,
+					      uint64_t iova, int fd, int access,
+					      int mlx5_access);
+typedef int (*dv_dd_sysfs_path_fn)(struct ibv_context *ctx, char *buf,
+				   size_t buf_len);
+
+static pthread_once_t dv_once = PTHREAD_ONCE_INIT;
+static dv_reg_dmabuf_mr_fn dv_reg_dmabuf_mr;
+static dv_dd_sysfs_path_fn dv_dd_sysfs_path;
+
+static void bind_dv(void)
+{
+	void *h = dlopen("libmlx5.so.1", RTLD_NOW | RTLD_NOLOAD);
+
+	if (!h)
+		h = dlopen("libmlx5.so.1", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return;
+	/* Kept open for the life of the process. */
+	dv_reg_dmabuf_mr = (dv_reg_dmabuf_mr_fn)dlvsym(h, "mlx5dv_reg_dmabuf_mr",
+						       MLX5DV_VERSION_DMABUF);
+	dv_dd_sysfs_path = (dv_dd_sysfs_path_fn)dlvsym(
+		h, "mlx5dv_get_data_direct_sysfs_path", MLX5DV_VERSION_DMABUF);
+}
+
+static void mlx5_endpoints(struct vext_topo *t, struct vext_ibdev *dev)
+{
+	size_t i;
+
+	vext_ep_add(dev, IBV_DMA_EP_PF, dev->pci, IBV_DMA_EP_FLAG_DEFAULT, "");
+	if (!dev->pci)
+		return;
+
+	for (i = 0; i < t->nr_dd; i++) {
+		if (dev->pci->serial[0] &&
+		    !strcmp(t->dd[i]->serial, dev->pci->serial))
+			vext_ep_add(dev, IBV_DMA_EP_DATA_DIRECT, t->dd[i], 0, "");
+	}
+
+	for (i = 0; i < t->nr_ibdevs; i++) {
+		const struct vext_ibdev *peer = &t->ibdevs[i];
+
+		if (peer == dev || peer->drv != VEXT_DRV_MLX5 || !peer->pci ||
+		    !dev->sys_image_guid ||
+		    peer->sys_image_guid != dev->sys_image_guid ||
+		    peer->pci == dev->pci)
+			continue;
+		vext_ep_add(dev, IBV_DMA_EP_PEER_PF, peer->pci,
+			    IBV_DMA_EP_FLAG_NEEDS_KERNEL_ATTR, peer->name);
+	}
+}
+
+static int mlx5_available(const struct vext_ibdev *dev,
+			  const struct vext_ep *ep)
+{
+	if (ep->pub.kind != IBV_DMA_EP_DATA_DIRECT || dev->kernel_eps)
+		return 0;
+	pthread_once(&dv_once, bind_dv);
+	if (!dv_reg_dmabuf_mr)
+		return vext_err(EOPNOTSUPP,
+				"%s endpoint %u (data direct): the installed libmlx5 has no mlx5dv_reg_dmabuf_mr (rdma-core 54 or later)",
+				dev->name, ep->pub.index);
+	return 0;
+}
+
+/* libmlx5 knows which data-direct function the device really uses. */
+static int check_dd_path(struct vext_reg_req *req)
+{
+	char path[256];
+	const char *base;
+	int ret;
+
+	if (!dv_dd_sysfs_path)
+		return 0;
+	ret = dv_dd_sysfs_path(req->pd->context, path, sizeof(path));
+	if (ret)
+		return vext_err(ret == ENODEV ? EOPNOTSUPP : ret,
+				"%s: libmlx5 reports no data-direct function (%s)",
+				req->dev->name, strerror(ret));
+	base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (strcmp(base, req->ep->pub.pci_addr))
+		return vext_err(EINVAL,
+				"%s: libmlx5 says the data-direct function is %s, not %s",
+				req->dev->name, base, req->ep->pub.pci_addr);
+	return 0;
+}
+
+static struct ibv_mr *mlx5_reg(struct vext_reg_req *req)
+{
+	const struct ibv_reg_dmabuf_mr_ex_attr *a = req->attr;
+	struct ibv_mr *mr;
+	int ret;
+
+	if (req->ep->pub.flags & IBV_DMA_EP_FLAG_DEFAULT)
+		return vext_reg_plain(req);
+
+	if (req->ep->pub.kind == IBV_DMA_EP_DATA_DIRECT) {
+		pthread_once(&dv_once, bind_dv);
+		if (dv_reg_dmabuf_mr) {
+			ret = check_dd_path(req);
+			if (ret) {
+				errno = ret;
+				return NULL;
+			}
+			mr = dv_reg_dmabuf_mr(req->pd, a->offset, a->length,
+					      a->iova, a->fd, (int)req->access,
+					      VEXT_MLX5DV_REG_DMABUF_ACCESS_DATA_DIRECT);
+			if (!mr)
+				errno = vext_err(errno,
+						 "mlx5dv_reg_dmabuf_mr(DATA_DIRECT) on %s: %s",
+						 req->dev->name, strerror(errno));
+			return mr;
+		}
+	}
+	return vext_reg_uverbs(req, RDMA_DRIVER_MLX5, true);
+}
+
+const struct vext_provider vext_provider_mlx5 = {
+	.name = "mlx5",
+	.drv = VEXT_DRV_MLX5,
+	.endpoints = mlx5_endpoints,
+	.available = mlx5_available,
+	.reg = mlx5_reg,
+};
