@@ -5,8 +5,10 @@
  *   then   data-direct functions of the same card (VPD board serial "SN"
  *          matches the PF's; libmlx5 confirms at registration time),
  *   then   peer PFs of a multi-PF / socket-direct card (same
- *          sys_image_guid), which only this project's kernel can map
- *          through (REG_DMABUF_MR endpoint attribute).
+ *          sys_image_guid, their own PCIe link; the other port of a
+ *          dual-port device shares the link and is not one), which only
+ *          this project's kernel can map through (REG_DMABUF_MR endpoint
+ *          attribute).
  *
  * mlx5dv_reg_dmabuf_mr() and mlx5dv_get_data_direct_sysfs_path() appeared
  * in rdma-core 54 (MLX5_1.25); they are bound at run time with dlvsym so
@@ -52,6 +54,20 @@ static void bind_dv(void)
 		h, "mlx5dv_get_data_direct_sysfs_path", MLX5DV_VERSION_DMABUF);
 }
 
+/*
+ * Functions of one PCI device (the ports of a dual-port card) share its
+ * link: mapping through the other one gains nothing, so it is no endpoint.
+ */
+static bool same_link(const struct vext_pci *a, const struct vext_pci *b)
+{
+	const char *sa = strrchr(a->path, '/'), *sb = strrchr(b->path, '/');
+
+	/* "dddd:bb:dd." is the device part of the address. */
+	return sa && sb && sa - a->path == sb - b->path &&
+	       !strncmp(a->path, b->path, (size_t)(sa - a->path)) &&
+	       !strncmp(a->addr, b->addr, 11);
+}
+
 static void mlx5_endpoints(struct vext_topo *t, struct vext_ibdev *dev)
 {
 	size_t i;
@@ -72,7 +88,7 @@ static void mlx5_endpoints(struct vext_topo *t, struct vext_ibdev *dev)
 		if (peer == dev || peer->drv != VEXT_DRV_MLX5 || !peer->pci ||
 		    !dev->sys_image_guid ||
 		    peer->sys_image_guid != dev->sys_image_guid ||
-		    peer->pci == dev->pci)
+		    same_link(peer->pci, dev->pci))
 			continue;
 		vext_ep_add(dev, IBV_DMA_EP_PEER_PF, peer->pci,
 			    IBV_DMA_EP_FLAG_NEEDS_KERNEL_ATTR, peer->name);

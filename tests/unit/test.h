@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB */
+/*
+ * A tiny assertion harness for the C unit tests: each CHECK failure is
+ * printed with its location and counted; main() returns non-zero if any
+ * check failed. SKIP prints its reason (tests never skip silently).
+ */
+#ifndef DMP_TEST_H
+#define DMP_TEST_H
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int test_failures;
+static int test_checks;
+
+#define CHECK(cond)                                                           \
+	do {                                                                  \
+		test_checks++;                                                \
+		if (!(cond)) {                                                \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n",          \
+				__FILE__, __LINE__, #cond);                   \
+			test_failures++;                                      \
+		}                                                             \
+	} while (0)
+
+#define CHECK_INT(a, b)                                                       \
+	do {                                                                  \
+		long long _a = (long long)(a), _b = (long long)(b);           \
+		test_checks++;                                                \
+		if (_a != _b) {                                               \
+			fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", \
+				__FILE__, __LINE__, #a, _a, #b, _b);          \
+			test_failures++;                                      \
+		}                                                             \
+	} while (0)
+
+#define CHECK_STR(a, b)                                                       \
+	do {                                                                  \
+		const char *_a = (a), *_b = (b);                              \
+		test_checks++;                                                \
+		if (strcmp(_a, _b)) {                                         \
+			fprintf(stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n", \
+				__FILE__, __LINE__, #a, _a, _b);              \
+			test_failures++;                                      \
+		}                                                             \
+	} while (0)
+
+/* The string contains the fragment (explanations' key facts). */
+#define CHECK_HAS(str, frag)                                                  \
+	do {                                                                  \
+		const char *_s = (str), *_f = (frag);                         \
+		test_checks++;                                                \
+		if (!strstr(_s, _f)) {                                        \
+			fprintf(stderr, "%s:%d: \"%s\" lacks \"%s\"\n",       \
+				__FILE__, __LINE__, _s, _f);                  \
+			test_failures++;                                      \
+		}                                                             \
+	} while (0)
+
+/* A call returning 0 or an errno value fails with the expected errno. */
+#define CHECK_ERR(call, err)                                                  \
+	do {                                                                  \
+		int _r = (call);                                              \
+		test_checks++;                                                \
+		if (_r != (err)) {                                            \
+			fprintf(stderr, "%s:%d: %s returned %d (%s), expected %d (%s)\n", \
+				__FILE__, __LINE__, #call, _r, strerror(_r),  \
+				(err), strerror(err));                        \
+			test_failures++;                                      \
+		}                                                             \
+	} while (0)
+
+#define RUN(fn)                                                               \
+	do {                                                                  \
+		int _before = test_failures;                                  \
+		fn();                                                         \
+		printf("%s %s\n", test_failures == _before ? "ok  " : "FAIL", \
+		       #fn);                                                  \
+	} while (0)
+
+#define SKIP(fn, why) printf("skip %s: %s\n", #fn, why)
+
+static inline int test_report(void)
+{
+	printf("%d checks, %d failed\n", test_checks, test_failures);
+	return test_failures ? 1 : 0;
+}
+
+#endif

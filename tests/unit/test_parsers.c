@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/* Parsers: fdinfo and the exporter table, sysfs value formats. */
+#include "ext_internal.h"
+#include "test.h"
+
+static void fdinfo_udmabuf(void)
+{
+	struct ibv_dmabuf_info i = { 0 };
+	const char *text = "pos:\t0\nflags:\t02000002\nmnt_id:\t16\nino:\t2071\n"
+			   "size:\t2097152\ncount:\t1\nexp_name:\tudmabuf\n";
+
+	CHECK_INT(vext_parse_fdinfo(text, &i), 0);
+	CHECK_INT(i.source, IBV_DMABUF_SOURCE_SYSTEM);
+	CHECK_INT(i.types, 1 << IBV_DMABUF_SOURCE_SYSTEM);
+	CHECK_INT(i.origin, IBV_DMABUF_ORIGIN_INFERRED);
+	CHECK_INT(i.size, 2097152);
+	CHECK_INT(i.inode, 2071);
+	CHECK_INT(i.numa_node, -1);
+	CHECK_STR(i.exporter, "udmabuf");
+}
+
+static void fdinfo_heaps(void)
+{
+	static const char *const cpu[] = { "system", "system-uncached",
+					   "reserved", "linux,cma",
+					   "default_cma_region" };
+	char text[256];
+	size_t k;
+
+	for (k = 0; k < sizeof(cpu) / sizeof(cpu[0]); k++) {
+		struct ibv_dmabuf_info i = { 0 };
+
+		snprintf(text, sizeof(text),
+			 "size:\t4096\ncount:\t1\nexp_name:\t%s\nname:\tbuf\n",
+			 cpu[k]);
+		CHECK_INT(vext_parse_fdinfo(text, &i), 0);
+		CHECK_INT(i.source, IBV_DMABUF_SOURCE_SYSTEM);
+		CHECK_STR(i.exporter, cpu[k]);
+	}
+}
+
+/* Ambiguous exporters are never guessed. */
+static void fdinfo_ambiguous(void)
+{
+	static const char *const unknown[] = { "drm", "amdgpu", "i915", "xe",
+					       "nvidia", "vgem", "udmabuf2", "" };
+	char text[256];
+	size_t k;
+
+	for (k = 0; k < sizeof(unknown) / sizeof(unknown[0]); k++) {
+		struct ibv_dmabuf_info i = { 0 };
+
+		snprintf(text, sizeof(text), "size:\t8192\nexp_name:\t%s\n",
+			 unknown[k]);
+		CHECK_INT(vext_parse_fdinfo(text, &i), 0);
+		CHECK_INT(i.source, IBV_DMABUF_SOURCE_UNKNOWN);
+		CHECK_INT(i.types, 0);
+		CHECK_INT(i.size, 8192);
+	}
+}
+
+static void fdinfo_not_dmabuf(void)
+{
+	struct ibv_dmabuf_info i = { 0 };
+
+	/* A regular file's fdinfo: no exporter. */
+	CHECK_INT(vext_parse_fdinfo("pos:\t0\nflags:\t0100000\nmnt_id:\t25\n"
+				    "ino:\t12\n", &i),
+		  -ENOTTY);
+	CHECK_INT(vext_parse_fdinfo("", &i), -ENOTTY);
+	CHECK_INT(vext_parse_fdinfo("exp_name:\tudmabuf\n", &i), -ENOTTY);
+	CHECK_INT(vext_parse_fdinfo("size:\tx\nexp_name:\tudmabuf\n", &i),
+		  -ENOTTY);
+	/* Overlong exporter names are cut, not overflowed. */
+	{
+		char text[512];
+
+		memset(&i, 0, sizeof(i));
+		snprintf(text, sizeof(text), "size:\t1\nexp_name:\t%0300d\n", 7);
+		CHECK_INT(vext_parse_fdinfo(text, &i), 0);
+		CHECK_INT(strlen(i.exporter), sizeof(i.exporter) - 1);
+	}
+}
+
+static void exporter_table(void)
+{
+	CHECK_INT(vext_exporter_source("udmabuf"), IBV_DMABUF_SOURCE_SYSTEM);
+	CHECK_INT(vext_exporter_source("system"), IBV_DMABUF_SOURCE_SYSTEM);
+	CHECK_INT(vext_exporter_source("drm"), IBV_DMABUF_SOURCE_UNKNOWN);
+	CHECK_INT(vext_exporter_source("System"), IBV_DMABUF_SOURCE_UNKNOWN);
+}
+
+static void link_speed(void)
+{
+	CHECK_INT(vext_parse_link_speed("16.0 GT/s PCIe"), 16000);
+	CHECK_INT(vext_parse_link_speed("32.0 GT/s PCIe"), 32000);
+	CHECK_INT(vext_parse_link_speed("2.5 GT/s PCIe"), 2500);
+	CHECK_INT(vext_parse_link_speed("8 GT/s"), 8000);
+	CHECK_INT(vext_parse_link_speed("Unknown"), 0);
+	CHECK_INT(vext_parse_link_speed(""), 0);
+	CHECK_INT(vext_parse_link_speed("16.0 MB/s"), 0);
+	CHECK_INT(vext_parse_link_speed("-5 GT/s"), 0);
+}
+
+static void cpulist(void)
+{
+	int m[64];
+
+	memset(m, 0, sizeof(m));
+	CHECK_INT(vext_parse_cpulist("0-1", m, 64), 2);
+	CHECK(m[0] && m[1] && !m[2]);
+	memset(m, 0, sizeof(m));
+	CHECK_INT(vext_parse_cpulist("0,2-3,7", m, 64), 4);
+	CHECK(m[0] && !m[1] && m[2] && m[3] && m[7]);
+	CHECK_INT(vext_parse_cpulist("3-1", m, 64), -EINVAL);
+	CHECK_INT(vext_parse_cpulist("a", m, 64), -EINVAL);
+	CHECK_INT(vext_parse_cpulist("0-100", m, 64), -ERANGE);
+	CHECK_INT(vext_parse_cpulist("1,,", m, 64), -EINVAL);
+}
+
+static void pci_addr(void)
+{
+	CHECK(vext_is_pci_addr("0000:41:00.0"));
+	CHECK(vext_is_pci_addr("abcd:ef:1f.7"));
+	CHECK(!vext_is_pci_addr("0000:41:00"));
+	CHECK(!vext_is_pci_addr("pci0000:40"));
+	CHECK(!vext_is_pci_addr("0000:41:00.0x"));
+	CHECK(!vext_is_pci_addr("0000-41:00.0"));
+	CHECK(!vext_is_pci_addr("virtio1"));
+}
+
+static void strscpy(void)
+{
+	char buf[4];
+
+	CHECK_INT(vext_strscpy(buf, "abcdef", sizeof(buf)), 3);
+	CHECK_STR(buf, "abc");
+	CHECK_INT(vext_strscpy(buf, "", sizeof(buf)), 0);
+	CHECK_STR(buf, "");
+}
+
+static void strings(void)
+{
+	CHECK_STR(ibv_dmabuf_source_str(IBV_DMABUF_SOURCE_P2P), "p2p");
+	CHECK_STR(ibv_dmabuf_source_str(99), "unknown");
+	CHECK_STR(ibv_dmabuf_origin_str(IBV_DMABUF_ORIGIN_KERNEL), "kernel");
+	CHECK_STR(ibv_dma_path_class_str(IBV_DMA_PATH_CLASS_PXB), "PXB");
+	CHECK_STR(ibv_dma_path_class_str(42), "UNKNOWN");
+	CHECK_STR(ibv_dma_endpoint_kind_str(IBV_DMA_EP_DATA_DIRECT),
+		  "data_direct");
+	CHECK_STR(ibv_dma_endpoint_kind_str(0), "unknown");
+}
+
+int main(void)
+{
+	RUN(fdinfo_udmabuf);
+	RUN(fdinfo_heaps);
+	RUN(fdinfo_ambiguous);
+	RUN(fdinfo_not_dmabuf);
+	RUN(exporter_table);
+	RUN(link_speed);
+	RUN(cpulist);
+	RUN(pci_addr);
+	RUN(strscpy);
+	RUN(strings);
+	return test_report();
+}
