@@ -1,0 +1,153 @@
+# SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+"""Fixtures for the in-guest lab suite (runs INSIDE a guest booted by tests/lab/labrun).
+
+Outside the lab (LAB unset) every test here is skipped, with the reason printed (-rs).
+
+The lab topology the fixtures describe (tests/lab/README.md has the measured sysfs paths):
+
+  node 0: pxb-pcie bus 0x20 -> root port 0000:20:00.0 -> NIC0 0000:21:00.0 (virtio-net) -> rxe0
+  node 1: pxb-pcie bus 0x40 -> root port 0000:40:00.0 -> NIC1 0000:41:00.0 (virtio-net) -> rxe1
+                            -> root port 0000:40:01.0 -> ivshmem 0000:42:00.0 (BAR 2: 64 MiB)
+
+Fixtures: ``lab`` (the whole topology), ``nic`` / ``rxe`` (parametrized over both NUMA nodes),
+``run`` (labguest.run: a command with a timeout), ``ivshmem``.  New test modules (e.g. the
+dma-buf registration tests, tests/lab/guest/test_dmabuf_*.py) use them as they are.
+"""
+
+import dataclasses
+import os
+
+import pytest
+
+import labguest
+
+NOT_IN_LAB = "not in the VM lab (LAB unset): run through tests/lab/run-suite or tests/lab/labrun"
+
+
+@dataclasses.dataclass(frozen=True)
+class LabNic:
+    index: int          # 0 or 1
+    netdev: str         # e.g. eth1 (probe order varies: found by MAC at boot)
+    ip: str             # IPv4 address of this guest on that NIC
+    pci: str            # expected PCI address of the NIC function
+    pci_path: str       # expected /sys/devices path of the PCI function
+    numa_node: int      # expected NUMA node
+    rxe: str            # rxe device made on it: rxe0 / rxe1
+
+    @property
+    def rxe_ipv4_gid_index(self):
+        """GID index of the RoCE v2 GID for this NIC's IPv4 address on its rxe device."""
+        return labguest.gid_index(self.rxe, ipv4=self.ip)
+
+
+@dataclasses.dataclass(frozen=True)
+class Lab:
+    kernel: str         # stock | patched | custom
+    krel: str           # uname -r
+    out: str            # the run's out dir (shared with the host)
+    role: str           # main | peer
+    peer_ip: str        # the peer guest's NIC0 address in two-guest mode, else ""
+    nics: tuple         # (LabNic for node 0, LabNic for node 1)
+    ivshmem_pci: str
+    ivshmem_pci_path: str
+    ivshmem_node: int = 1
+    ivshmem_bar: int = 2
+    ivshmem_size: int = 64 * labguest.MiB
+
+    @property
+    def patched(self):
+        return self.kernel != "stock"
+
+
+def _lab_from_env():
+    env = os.environ
+    nic0_pci = env.get("LAB_NIC0_PCI", "0000:21:00.0")
+    nic1_pci = env.get("LAB_NIC1_PCI", "0000:41:00.0")
+    ivshmem_pci = env.get("LAB_IVSHMEM_PCI", "0000:42:00.0")
+    nics = (
+        LabNic(0, env["LAB_NIC0"], env["LAB_IP0"], nic0_pci,
+               f"/sys/devices/pci0000:20/0000:20:00.0/{nic0_pci}", 0, env.get("LAB_RXE0", "rxe0")),
+        LabNic(1, env["LAB_NIC1"], env["LAB_IP1"], nic1_pci,
+               f"/sys/devices/pci0000:40/0000:40:00.0/{nic1_pci}", 1, env.get("LAB_RXE1", "rxe1")),
+    )
+    return Lab(kernel=env.get("LAB_KERNEL", "?"), krel=env.get("LAB_KREL", os.uname().release),
+               out=env.get("LAB_OUT", ""), role=env.get("LAB_ROLE", "main"),
+               peer_ip=env.get("LAB_PEER_IP", ""), nics=nics, ivshmem_pci=ivshmem_pci,
+               ivshmem_pci_path=f"/sys/devices/pci0000:40/0000:40:01.0/{ivshmem_pci}")
+
+
+def pytest_report_header(config):
+    if not labguest.in_lab():
+        return [f"lab: {NOT_IN_LAB}"]
+    e = os.environ
+    return [f"lab: kernel {e.get('LAB_KERNEL')} ({e.get('LAB_KREL')}), "
+            f"NIC0 {e.get('LAB_NIC0')} {e.get('LAB_IP0')}, NIC1 {e.get('LAB_NIC1')} "
+            f"{e.get('LAB_IP1')}, peer {e.get('LAB_PEER_IP') or '-'}"]
+
+
+def pytest_collection_modifyitems(config, items):
+    here = os.path.dirname(os.path.abspath(__file__))
+    mine = [i for i in items if str(i.fspath).startswith(here + os.sep)]
+    if not labguest.in_lab():
+        for item in mine:
+            item.add_marker(pytest.mark.skip(reason=NOT_IN_LAB))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "patched_only: needs the patched lab kernel")
+    config.addinivalue_line("markers", "stock_only: describes stock 6.12 behaviour")
+    config.addinivalue_line("markers", "peer: needs the two-guest mode (labrun --peer-cmd)")
+
+
+def pytest_runtest_setup(item):
+    if not labguest.in_lab():
+        return
+    kernel = os.environ.get("LAB_KERNEL")
+    if item.get_closest_marker("patched_only") and kernel == "stock":
+        pytest.skip("needs the patched lab kernel (this guest runs stock 6.12)")
+    if item.get_closest_marker("stock_only") and kernel != "stock":
+        pytest.skip(f"describes stock 6.12 behaviour (this guest runs the {kernel} kernel)")
+    if item.get_closest_marker("peer") and not os.environ.get("LAB_PEER_IP"):
+        pytest.skip("needs a peer guest (labrun --peer-cmd)")
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The lab topology (a Lab), from the environment labrun's guest-init exports."""
+    return _lab_from_env()
+
+
+@pytest.fixture(params=[0, 1], ids=["node0", "node1"])
+def nic(request, lab):
+    """Each NIC (and its rxe device) in turn: LabNic for NUMA node 0, then node 1."""
+    return lab.nics[request.param]
+
+
+@pytest.fixture
+def rxe(nic):
+    """Name of the rxe device of each NIC in turn (rxe0, rxe1)."""
+    return nic.rxe
+
+
+@pytest.fixture(scope="session")
+def run():
+    """labguest.run: run a command with a timeout (default 120 s), raising on failure."""
+    return labguest.run
+
+
+@pytest.fixture(scope="session")
+def ivshmem(lab):
+    """sysfs path of the ivshmem PCI function (the lab's P2P-capable BAR on node 1)."""
+    path = f"/sys/bus/pci/devices/{lab.ivshmem_pci}"
+    assert os.path.exists(path), f"ivshmem {lab.ivshmem_pci} missing"
+    return os.path.realpath(path)
+
+
+_port = [18600]
+
+
+@pytest.fixture
+def tcp_port():
+    """A fresh TCP port for a client/server pair (perftest, pingpong) in this guest."""
+    _port[0] += 1
+    return _port[0]

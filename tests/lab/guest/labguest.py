@@ -1,0 +1,287 @@
+# SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+"""Helpers for tests that run inside a VM-lab guest (tests/lab/labrun).
+
+Import from a test module next to this file (``import labguest``) or use the fixtures of
+conftest.py, which wrap these.  Everything here reads the lab's environment (LAB, LAB_NIC0, ...)
+and sysfs; nothing needs root on the host.
+"""
+
+import contextlib
+import dataclasses
+import fcntl
+import mmap
+import os
+import shlex
+import socket
+import struct
+import subprocess
+import time
+
+SYSFS = "/sys"
+MiB = 1 << 20
+
+# Default per-command timeout (seconds).  TCG is slow: python3 + pyverbs import alone takes ~10 s.
+DEFAULT_TIMEOUT = 120
+
+
+def in_lab():
+    return os.environ.get("LAB") == "1"
+
+
+class CommandFailed(AssertionError):
+    pass
+
+
+def _fmt(cmd):
+    return cmd if isinstance(cmd, str) else shlex.join(str(c) for c in cmd)
+
+
+def run(cmd, timeout=DEFAULT_TIMEOUT, check=True, input=None, env=None, cwd=None):
+    """Run *cmd* (argv list, or a string for ``sh -c``) with a timeout; capture text output.
+
+    Returns the CompletedProcess.  With check=True a non-zero status raises CommandFailed
+    whose message has the command, the status and the tail of both streams; a timeout raises
+    CommandFailed too (the process is killed).
+    """
+    shell = isinstance(cmd, str)
+    full_env = None
+    if env:
+        full_env = dict(os.environ)
+        full_env.update({k: str(v) for k, v in env.items()})
+    try:
+        res = subprocess.run(cmd, shell=shell, timeout=timeout, capture_output=True,
+                             text=True, input=input, env=full_env, cwd=cwd,
+                             stdin=None if input is not None else subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        raise CommandFailed(f"timed out after {timeout} s: {_fmt(cmd)}\n"
+                            f"stdout: {_tail(e.stdout)}\nstderr: {_tail(e.stderr)}") from None
+    if check and res.returncode != 0:
+        raise CommandFailed(f"exit status {res.returncode}: {_fmt(cmd)}\n"
+                            f"stdout: {_tail(res.stdout)}\nstderr: {_tail(res.stderr)}")
+    return res
+
+
+def _tail(s, n=2000):
+    if s is None:
+        return ""
+    if isinstance(s, bytes):
+        s = s.decode(errors="replace")
+    return s[-n:]
+
+
+class Background:
+    """A background process (e.g. an RDMA server) that is always killed at the end.
+
+    Use as a context manager; ``wait()`` collects it with a timeout and returns
+    (returncode, stdout, stderr).
+    """
+
+    def __init__(self, cmd, env=None):
+        self.cmd = cmd
+        full_env = dict(os.environ)
+        if env:
+            full_env.update({k: str(v) for k, v in env.items()})
+        self.proc = subprocess.Popen(cmd, shell=isinstance(cmd, str), env=full_env,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.result = None
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def wait(self, timeout=DEFAULT_TIMEOUT):
+        if self.result is None:
+            try:
+                out, err = self.proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise CommandFailed(f"background command still running after {timeout} s: "
+                                    f"{_fmt(self.cmd)}") from None
+            self.result = (self.proc.returncode, out, err)
+        return self.result
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            out, err = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            out, err = "", ""
+        if self.result is None:
+            self.result = (self.proc.returncode, out, err)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+        return False
+
+
+def client_server(server_cmd, client_cmd, timeout=DEFAULT_TIMEOUT, retries=20):
+    """Run a server in the background and a client against it (perftest/pingpong style).
+
+    The client is retried (1 s apart) while it fails and the server is still waiting, since the
+    server may not listen yet.  Returns (client CompletedProcess, (server rc, out, err)).
+    """
+    deadline = time.monotonic() + timeout
+    with Background(server_cmd) as srv:
+        time.sleep(0.5)
+        for attempt in range(retries):
+            left = max(1, deadline - time.monotonic())
+            res = run(client_cmd, timeout=left, check=False)
+            if res.returncode == 0 or not srv.alive() or attempt == retries - 1:
+                break
+            time.sleep(1)
+        left = max(1, deadline - time.monotonic())
+        server = srv.wait(timeout=left) if res.returncode == 0 else srv.result or _killed(srv)
+    return res, server
+
+
+def _killed(srv):
+    srv.kill()
+    return srv.result
+
+
+# --------------------------------------------------------------------------- sysfs
+def read(path, default=None):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        if default is not None:
+            return default
+        raise
+
+
+def pci_function_of_netdev(nic):
+    """sysfs path of the PCI function under a netdev (virtio-net: the virtio device's parent)."""
+    dev = os.path.realpath(f"{SYSFS}/class/net/{nic}/device")
+    while dev != "/" and os.path.realpath(os.path.join(dev, "subsystem")) != \
+            os.path.realpath(f"{SYSFS}/bus/pci"):
+        dev = os.path.dirname(dev)
+    if dev == "/":
+        raise AssertionError(f"{nic} has no PCI device above it")
+    return dev
+
+
+@dataclasses.dataclass
+class Gid:
+    index: int
+    gid: str
+    type: str      # "IB/RoCE v1" or "RoCE v2"
+    ndev: str
+
+    @property
+    def ipv4(self):
+        """The IPv4 address of an IPv4-mapped GID, else None."""
+        parts = self.gid.split(":")
+        if parts[:6] != ["0000"] * 5 + ["ffff"]:
+            return None
+        b = bytes.fromhex(parts[6] + parts[7])
+        return socket.inet_ntoa(b)
+
+
+def gids(dev, port=1):
+    """Populated GID table entries of an RDMA device port."""
+    base = f"{SYSFS}/class/infiniband/{dev}/ports/{port}"
+    out = []
+    for name in sorted(os.listdir(f"{base}/gids"), key=int):
+        gid = read(f"{base}/gids/{name}", "")
+        if not gid or set(gid.replace(":", "")) == {"0"}:
+            continue
+        out.append(Gid(int(name), gid, read(f"{base}/gid_attrs/types/{name}", ""),
+                       read(f"{base}/gid_attrs/ndevs/{name}", "")))
+    return out
+
+
+def gid_index(dev, ipv4=None, roce="RoCE v2", port=1):
+    """Index of the GID of *dev* for IPv4 address *ipv4* (any IPv4 GID if None) and RoCE type."""
+    for g in gids(dev, port):
+        if g.type == roce and g.ipv4 is not None and (ipv4 is None or g.ipv4 == ipv4):
+            return g.index
+    raise AssertionError(f"{dev}: no {roce} GID for {ipv4 or 'an IPv4 address'}: {gids(dev, port)}")
+
+
+def pci_resources(pci_path):
+    """[(start, end, flags)] of a PCI function's `resource` file (one per BAR/ROM/...)."""
+    out = []
+    for line in read(f"{pci_path}/resource").splitlines():
+        s, e, f = (int(x, 16) for x in line.split())
+        out.append((s, e, f))
+    return out
+
+
+def bar_size(pci_path, bar):
+    s, e, _ = pci_resources(pci_path)[bar]
+    return 0 if e == 0 else e - s + 1
+
+
+# ------------------------------------------------------------------- dma-buf exporters
+_IOC_WRITE, _IOC_READ = 1, 2
+
+
+def _ioc(direction, typ, nr, size):
+    return (direction << 30) | (size << 16) | (ord(typ) << 8) | nr
+
+
+# <linux/udmabuf.h>: struct udmabuf_create { __u32 memfd; __u32 flags; __u64 offset; __u64 size; }
+UDMABUF_CREATE = _ioc(_IOC_WRITE, "u", 0x42, 24)
+UDMABUF_FLAGS_CLOEXEC = 0x01
+# <linux/dma-heap.h>: struct dma_heap_allocation_data { __u64 len; __u32 fd; __u32 fd_flags;
+#                                                        __u64 heap_flags; }
+DMA_HEAP_IOCTL_ALLOC = _ioc(_IOC_READ | _IOC_WRITE, "H", 0x0, 24)
+F_ADD_SEALS, F_SEAL_SHRINK = 1033, 0x0002
+
+
+def udmabuf(size):
+    """A udmabuf dma-buf fd of *size* bytes backed by a sealed memfd; returns (dmabuf_fd, memfd).
+
+    The memfd pages are populated by this process (first touch: they land on the NUMA node the
+    calling thread runs on, unless a memory policy says otherwise).
+    """
+    memfd = os.memfd_create("lab-udmabuf", os.MFD_ALLOW_SEALING | os.MFD_CLOEXEC)
+    os.ftruncate(memfd, size)
+    fcntl.fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK)
+    with mmap.mmap(memfd, size) as m:  # populate the pages
+        for off in range(0, size, mmap.PAGESIZE):
+            m[off] = 0
+    arg = struct.pack("IIQQ", memfd, UDMABUF_FLAGS_CLOEXEC, 0, size)
+    fd = os.open("/dev/udmabuf", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        buf = bytearray(arg)
+        ret = fcntl.ioctl(fd, UDMABUF_CREATE, buf, True)  # returns the new fd
+    finally:
+        os.close(fd)
+    return ret, memfd
+
+
+def heap_alloc(size, heap="system"):
+    """A dma-buf fd of *size* bytes from /dev/dma_heap/<heap>."""
+    buf = bytearray(struct.pack("QIIQ", size, 0, os.O_RDWR | os.O_CLOEXEC, 0))
+    fd = os.open(f"/dev/dma_heap/{heap}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(fd, DMA_HEAP_IOCTL_ALLOC, buf, True)
+    finally:
+        os.close(fd)
+    return struct.unpack("QIIQ", bytes(buf))[1]
+
+
+def fdinfo(fd):
+    """/proc/self/fdinfo/<fd> as a dict of str -> str."""
+    out = {}
+    for line in read(f"/proc/self/fdinfo/{fd}").splitlines():
+        k, _, v = line.partition(":")
+        out[k.strip()] = v.strip()
+    return out
+
+
+@contextlib.contextmanager
+def closing_fds(*fds):
+    try:
+        yield fds
+    finally:
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+

@@ -1,0 +1,195 @@
+# SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+"""Host-side tests of tests/lab/labrun: they boot real lab guests (stock kernel, QEMU TCG).
+
+Run on the host: python3 -m pytest tests/lab/test_labrun.py -v
+Each boot takes ~10-20 s on a 2-core machine; the whole module about 2 minutes.
+"""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+LABRUN = HERE / "labrun"
+LAB_FAIL = 125
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lab_dependencies():
+    """Installs what the lab needs (a no-op when present) and prepares the stock kernel."""
+    subprocess.run([str(HERE / "install-deps")], check=True, timeout=1200)
+    subprocess.run([str(HERE / "prepare-kernel"), "stock"], check=True, timeout=1200,
+                   stdout=subprocess.DEVNULL)
+
+
+def qemu_pids_for(out):
+    """PIDs of QEMU processes whose command line mentions *out* (the run's out dir)."""
+    pids = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            cmd = (p / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmd and b"qemu-system" in cmd[0] and any(str(out).encode() in c for c in cmd):
+            pids.append(int(p.name))
+    return pids
+
+
+def labrun(out, *args, timeout=300, env=None, **kw):
+    res = subprocess.run([str(LABRUN), "--out", str(out), *args], capture_output=True,
+                         text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL, **kw)
+    assert qemu_pids_for(out) == [], "a QEMU process was left behind"
+    return res
+
+
+def one_line_reason(stderr):
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("labrun: ") and
+             not ln.startswith("labrun: booting") and not ln.startswith("labrun: ---")]
+    assert lines, stderr
+    return lines[0]
+
+
+def test_unknown_kernel_flavour(tmp_path):
+    t0 = time.monotonic()
+    res = labrun(tmp_path, "--kernel", "bogus", "--", "true", timeout=30)
+    assert res.returncode == LAB_FAIL
+    assert res.stderr.strip() == "labrun: unknown kernel flavour 'bogus' " \
+        "(want stock, patched or a path to a bzImage)"
+    assert time.monotonic() - t0 < 10
+
+
+def test_bad_usage_is_one_line(tmp_path):
+    for args in (["--timeout", "soon", "--", "true"], ["--bogus"], []):
+        res = labrun(tmp_path, *args, timeout=30)
+        assert res.returncode == LAB_FAIL, args
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+        assert res.stderr.startswith("labrun: ")
+
+
+def test_missing_qemu(tmp_path):
+    # A PATH that has every tool of this machine but qemu-system-*.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for d in os.environ.get("PATH", "/usr/bin:/bin").split(":") + ["/usr/sbin", "/sbin"]:
+        if not os.path.isdir(d):
+            continue
+        for name in os.listdir(d):
+            if name.startswith("qemu-system") or (bindir / name).exists():
+                continue
+            (bindir / name).symlink_to(os.path.join(d, name))
+    env = dict(os.environ, PATH=str(bindir))
+    res = labrun(tmp_path / "out", "--", "true", env=env, timeout=30)
+    assert res.returncode == LAB_FAIL
+    assert res.stderr.startswith("labrun: qemu-system-x86_64 not found in PATH"), res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_status_output_env_and_cwd_pass_through(tmp_path):
+    script = ('echo "out:$LAB:$LAB_KERNEL:$LAB_OUT:$(pwd)"; echo "nics:$LAB_NIC0:$LAB_NIC1:'
+              '$LAB_IP0:$LAB_IP1:$LAB_GID0"; echo err-line >&2; id -u; exit 7')
+    res = labrun(tmp_path, "--", "sh", "-c", script, cwd=HERE)
+    assert res.returncode == 7, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == f"out:1:stock:{tmp_path}:{HERE}"
+    assert lines[1].startswith("nics:eth") and ":10.10.0.1:10.10.1.1:" in lines[1], lines[1]
+    assert lines[2] == "0"
+    assert "err-line" in res.stderr
+    assert (tmp_path / "rc").read_text().strip() == "7"
+    assert (tmp_path / "stdout").read_text() == res.stdout
+    assert (tmp_path / "stderr").read_text().strip() == "err-line"
+    assert "rdma_rxe" in (tmp_path / "dmesg").read_text()
+    assert (tmp_path / "console").exists()
+    timing = dict(ln.split() for ln in (tmp_path / "timing").read_text().splitlines())
+    assert float(timing["boot_s"]) > 0
+
+
+def test_command_not_found_is_127(tmp_path):
+    res = labrun(tmp_path, "--", "no-such-command-xyz", "arg")
+    assert res.returncode == 127
+    assert "labrun: command not found in the guest: no-such-command-xyz" in res.stderr
+
+
+def test_guest_panic_is_a_lab_failure(tmp_path):
+    res = labrun(tmp_path, "--", "sh", "-c", "echo c > /proc/sysrq-trigger; sleep 100")
+    assert res.returncode == LAB_FAIL
+    reason = one_line_reason(res.stderr)
+    assert reason.startswith("labrun: guest kernel panic"), res.stderr
+    assert "sysrq" in reason.lower(), reason
+    # the tail of the kernel log follows the reason
+    assert "last lines of" in res.stderr and "  | " in res.stderr
+    assert not (tmp_path / "rc").exists()
+
+
+def test_command_outliving_timeout_is_killed(tmp_path):
+    t0 = time.monotonic()
+    res = labrun(tmp_path, "--timeout", "40", "--", "sleep", "1000")
+    took = time.monotonic() - t0
+    assert res.returncode == LAB_FAIL
+    assert one_line_reason(res.stderr) == \
+        "labrun: command outlived --timeout 40 s and was killed in the guest"
+    assert took < 60, took
+
+
+def test_hung_guest_is_killed_at_timeout(tmp_path):
+    # rdinit=/bin/sh: busybox sh as init waits forever on the console; no result ever comes.
+    t0 = time.monotonic()
+    res = labrun(tmp_path, "--timeout", "20", "--append", "rdinit=/bin/sh", "--", "true")
+    took = time.monotonic() - t0
+    assert res.returncode == LAB_FAIL
+    assert one_line_reason(res.stderr) == \
+        "labrun: guest did not finish within --timeout 20 s; QEMU killed"
+    assert 19 < took < 45, took
+
+
+def test_interrupt_leaves_no_qemu(tmp_path):
+    proc = subprocess.Popen([str(LABRUN), "--out", str(tmp_path), "--", "sleep", "300"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not qemu_pids_for(tmp_path):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "QEMU never started"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == LAB_FAIL
+    assert "labrun: interrupted" in err
+    assert qemu_pids_for(tmp_path) == []
+
+
+def test_two_guests_ping_and_rdma(tmp_path):
+    peer = ('echo peer-up $LAB_ROLE $LAB_IP0; '
+            'ibv_rc_pingpong -d rxe0 -g $LAB_GID0 -n 20 -s 1024 -c; echo pingpong-rc=$?')
+    main = ('busybox ping -c 2 -W 2 $LAB_PEER_IP || exit 10; '
+            'for i in 1 2 3 4 5 6 7 8 9 10; do '
+            '  ibv_rc_pingpong -d rxe0 -g $LAB_GID0 -n 20 -s 1024 -c $LAB_PEER_IP && exit 0; '
+            '  sleep 1; done; exit 11')
+    res = labrun(tmp_path, "--timeout", "240", "--peer-cmd", peer, "--", "sh", "-c", main)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "2 packets received" in res.stdout
+    assert "20 iters in" in res.stdout
+    peer_out = (tmp_path / "peer" / "stdout").read_text()
+    assert peer_out.startswith("peer-up peer 10.10.0.2")
+    assert "20 iters in" in peer_out and "pingpong-rc=0" in peer_out
+    assert (tmp_path / "peer" / "dmesg").exists()
+    assert (tmp_path / "peer" / "console").exists()
+
+
+def test_two_guests_peer_is_stopped_when_main_ends(tmp_path):
+    t0 = time.monotonic()
+    res = labrun(tmp_path, "--timeout", "240", "--peer-cmd", "echo waiting; sleep 1000",
+                 "--", "sh", "-c", 'echo "peer=$LAB_PEER_IP"')
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "peer=10.10.0.2"
+    assert (tmp_path / "peer" / ".lab" / "stopped").exists()
+    assert (tmp_path / "peer" / "stdout").read_text().strip() == "waiting"
+    assert time.monotonic() - t0 < 120
