@@ -1,0 +1,579 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * ibv_dmabuf_xfer: one-process RDMA loopback between two memory regions of
+ * one device, with the data checked byte for byte from the CPU side.
+ *
+ * Two RC QPs on the same port are connected to each other. The source and
+ * destination buffers are host memory (ibv_reg_mr) or dma-bufs made here
+ * (ibv_alloc_dmabuf, registered with ibv_reg_dmabuf_mr_ex), optionally at
+ * an offset into the dma-buf and a chosen iova. The tool
+ *   1. fills the source with a pattern and RDMA WRITEs it to the
+ *      destination, then checks the destination through its mmap,
+ *   2. clears the source and RDMA READs the destination back into it,
+ *      then checks the source,
+ * and prints what was registered where, and MB/s of each step.
+ *
+ * It is the lab's data check and the demo's "the data arrived"; the
+ * benchmark proper is ibv_dmabuf_bw.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <infiniband/verbs.h>
+#include <infiniband/verbs_ext.h>
+
+#include "json.h"
+
+#define CHUNK (1u << 20)
+#define DEPTH 16
+#define POLL_TIMEOUT_S 60
+
+struct buf {
+	const char *spec;	/* host | udmabuf[:node=N|interleave] | heap[:node=N] */
+	bool dmabuf;
+	int fd;
+	uint64_t alloc;		/* bytes allocated */
+	uint64_t offset;	/* registration offset into the dma-buf */
+	uint64_t iova;
+	uint8_t *map;		/* CPU view of the whole buffer */
+	struct ibv_mr *mr;
+	struct ibv_dma_choice choice;
+	struct ibv_dmabuf_info source;
+};
+
+struct ctx {
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	struct ibv_cq *cq;
+	struct ibv_qp *qp[2];
+	union ibv_gid gid;
+	int gid_index;
+	enum ibv_mtu mtu;
+	struct ibv_dma_path_hints hints;
+	unsigned int access;
+};
+
+static const char *prog = "ibv_dmabuf_xfer";
+
+static int die(const char *what, int err)
+{
+	fprintf(stderr, "%s: %s: %s\n", prog, what,
+		*ibv_ext_last_error() ? ibv_ext_last_error() : strerror(err));
+	return 1;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case 'K': case 'k': v <<= 10; end++; break;
+	case 'M': case 'm': v <<= 20; end++; break;
+	case 'G': case 'g': v <<= 30; end++; break;
+	default: break;
+	}
+	if (*end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int alloc_buf(struct buf *b, uint64_t len)
+{
+	struct ibv_dmabuf_alloc_attr a = { .numa_node = -1 };
+	long page = sysconf(_SC_PAGESIZE);
+	char kind[32];
+	const char *opt;
+
+	b->alloc = (b->offset + len + page - 1) / page * page;
+	opt = strchr(b->spec, ':');
+	snprintf(kind, sizeof(kind), "%.*s",
+		 (int)(opt ? (size_t)(opt - b->spec) : strlen(b->spec)),
+		 b->spec);
+	if (!strcmp(kind, "host")) {
+		b->map = mmap(NULL, b->alloc, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		b->fd = -1;
+		return b->map == MAP_FAILED ? errno : 0;
+	}
+	if (!strcmp(kind, "udmabuf"))
+		a.type = IBV_DMABUF_ALLOC_UDMABUF;
+	else if (!strcmp(kind, "heap"))
+		a.type = IBV_DMABUF_ALLOC_HEAP_SYSTEM;
+	else
+		return EINVAL;
+	if (opt && !strncmp(opt, ":node=", 6))
+		a.numa_node = atoi(opt + 6);
+	else if (opt && !strcmp(opt, ":interleave"))
+		a.flags = IBV_DMABUF_ALLOC_INTERLEAVE;
+	else if (opt)
+		return EINVAL;
+	a.size = b->alloc;
+	b->dmabuf = true;
+	b->fd = ibv_alloc_dmabuf(&a);
+	if (b->fd < 0)
+		return errno;
+	b->map = mmap(NULL, b->alloc, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      b->fd, 0);
+	return b->map == MAP_FAILED ? errno : 0;
+}
+
+static int reg_buf(struct ctx *c, struct buf *b, uint64_t len)
+{
+	struct ibv_reg_dmabuf_mr_ex_attr attr = { 0 };
+
+	if (!b->dmabuf) {
+		b->mr = ibv_reg_mr(c->pd, b->map + b->offset, len, c->access);
+		b->iova = (uintptr_t)(b->map + b->offset);
+		return b->mr ? 0 : errno;
+	}
+	attr.comp_mask = IBV_REG_DMABUF_MR_EX_HINTS |
+			 IBV_REG_DMABUF_MR_EX_CHOICE |
+			 IBV_REG_DMABUF_MR_EX_SOURCE;
+	attr.fd = b->fd;
+	attr.offset = b->offset;
+	attr.length = len;
+	attr.iova = b->iova;
+	attr.access = c->access;
+	attr.hints = c->hints;
+	attr.choice = &b->choice;
+	attr.source = &b->source;
+	b->mr = ibv_reg_dmabuf_mr_ex(c->pd, &attr);
+	return b->mr ? 0 : errno;
+}
+
+static int find_gid(struct ctx *c)
+{
+	struct ibv_port_attr pa;
+	int i, best = -1;
+
+	if (ibv_query_port(c->ctx, 1, &pa))
+		return errno;
+	c->mtu = pa.active_mtu;
+	for (i = 0; i < pa.gid_tbl_len; i++) {
+		struct ibv_gid_entry e;
+
+		if (ibv_query_gid_ex(c->ctx, 1, i, &e, 0))
+			continue;
+		/* Prefer RoCEv2 over an IPv4-mapped address. */
+		if (e.gid_type == IBV_GID_TYPE_ROCE_V2 &&
+		    !memcmp(e.gid.raw, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
+			best = i;
+			break;
+		}
+		if (best < 0 && (e.gid.global.subnet_prefix ||
+				 e.gid.global.interface_id))
+			best = i;
+	}
+	if (best < 0)
+		return ENODEV;
+	c->gid_index = best;
+	return ibv_query_gid(c->ctx, 1, best, &c->gid) ? errno : 0;
+}
+
+static int connect_qps(struct ctx *c)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		struct ibv_qp_attr a = { 0 };
+
+		a.qp_state = IBV_QPS_INIT;
+		a.port_num = 1;
+		a.qp_access_flags = IBV_ACCESS_REMOTE_WRITE |
+				    IBV_ACCESS_REMOTE_READ |
+				    IBV_ACCESS_LOCAL_WRITE;
+		if (ibv_modify_qp(c->qp[i], &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+				  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
+			return errno;
+	}
+	for (i = 0; i < 2; i++) {
+		struct ibv_qp_attr a = { 0 };
+
+		a.qp_state = IBV_QPS_RTR;
+		a.path_mtu = c->mtu;
+		a.dest_qp_num = c->qp[!i]->qp_num;
+		a.rq_psn = 0;
+		a.max_dest_rd_atomic = 16;
+		a.min_rnr_timer = 12;
+		a.ah_attr.is_global = 1;
+		a.ah_attr.grh.dgid = c->gid;
+		a.ah_attr.grh.sgid_index = (uint8_t)c->gid_index;
+		a.ah_attr.grh.hop_limit = 1;
+		a.ah_attr.port_num = 1;
+		if (ibv_modify_qp(c->qp[i], &a, IBV_QP_STATE | IBV_QP_AV |
+				  IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+				  IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
+				  IBV_QP_MIN_RNR_TIMER))
+			return errno;
+		memset(&a, 0, sizeof(a));
+		a.qp_state = IBV_QPS_RTS;
+		a.timeout = 14;
+		a.retry_cnt = 7;
+		a.rnr_retry = 7;
+		a.sq_psn = 0;
+		a.max_rd_atomic = 16;
+		if (ibv_modify_qp(c->qp[i], &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
+				  IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+				  IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC))
+			return errno;
+	}
+	return 0;
+}
+
+/* RDMA op of len bytes: local buffer l, remote buffer r, from QP 0. */
+static int run_op(struct ctx *c, enum ibv_wr_opcode op, struct buf *l,
+		  struct buf *r, uint64_t len)
+{
+	uint64_t posted = 0, done = 0;
+	unsigned int inflight = 0;
+	double deadline = now_s() + POLL_TIMEOUT_S;
+
+	while (done < len) {
+		while (inflight < DEPTH && posted < len) {
+			uint32_t n = len - posted > CHUNK ? CHUNK :
+							    (uint32_t)(len - posted);
+			struct ibv_sge sge = {
+				.addr = l->iova + posted, .length = n,
+				.lkey = l->mr->lkey };
+			struct ibv_send_wr wr = { 0 }, *bad;
+
+			wr.wr_id = n;
+			wr.sg_list = &sge;
+			wr.num_sge = 1;
+			wr.opcode = op;
+			wr.send_flags = IBV_SEND_SIGNALED;
+			wr.wr.rdma.remote_addr = r->iova + posted;
+			wr.wr.rdma.rkey = r->mr->rkey;
+			if (ibv_post_send(c->qp[0], &wr, &bad))
+				return errno;
+			posted += n;
+			inflight++;
+		}
+		for (;;) {
+			struct ibv_wc wc;
+			int k = ibv_poll_cq(c->cq, 1, &wc);
+
+			if (k < 0)
+				return EIO;
+			if (k) {
+				if (wc.status != IBV_WC_SUCCESS) {
+					fprintf(stderr, "%s: completion error: %s\n",
+						prog, ibv_wc_status_str(wc.status));
+					return EIO;
+				}
+				done += wc.wr_id;
+				inflight--;
+				break;
+			}
+			if (now_s() > deadline) {
+				fprintf(stderr, "%s: no completion in %d s\n",
+					prog, POLL_TIMEOUT_S);
+				return ETIMEDOUT;
+			}
+		}
+	}
+	return 0;
+}
+
+static void pattern(uint8_t *p, uint64_t len, uint32_t seed)
+{
+	uint64_t i;
+
+	for (i = 0; i < len; i += 8) {
+		uint64_t v = (i + seed) * 0x9e3779b97f4a7c15ULL;
+
+		memcpy(p + i, &v, len - i < 8 ? len - i : 8);
+	}
+}
+
+/* First mismatch offset, or -1. */
+static int64_t compare(const uint8_t *a, const uint8_t *b, uint64_t len)
+{
+	uint64_t i;
+
+	if (!memcmp(a, b, len))
+		return -1;
+	for (i = 0; i < len; i++)
+		if (a[i] != b[i])
+			return (int64_t)i;
+	return -1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s --device DEV [--src SPEC] [--dst SPEC] [--size N]\n"
+		"          [--src-offset N] [--dst-offset N] [--iova N] [--path POLICY]\n"
+		"          [--op write|read|both] [--json]\n"
+		"SPEC: host | udmabuf[:node=N|:interleave] | heap[:node=N]  (default host)\n"
+		"POLICY: auto | default | numa=N | endpoint=N\n",
+		prog);
+}
+
+static void json_buf(struct json *j, const char *key, const struct buf *b)
+{
+	json_obj_begin(j, key);
+	json_str(j, "spec", b->spec);
+	json_uint(j, "offset", b->offset);
+	json_uint(j, "iova", b->iova);
+	if (b->dmabuf) {
+		json_str(j, "source", ibv_dmabuf_source_str(b->source.source));
+		json_str(j, "origin", ibv_dmabuf_origin_str(b->source.origin));
+		json_int(j, "numa_node", b->source.numa_node);
+		json_str(j, "endpoint_pci", b->choice.ep.pci_addr);
+		json_uint(j, "endpoint", b->choice.ep.index);
+		json_str(j, "reason", b->choice.reason);
+	}
+	json_obj_end(j);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "device", required_argument, NULL, 'd' },
+		{ "src", required_argument, NULL, 's' },
+		{ "dst", required_argument, NULL, 't' },
+		{ "size", required_argument, NULL, 'n' },
+		{ "src-offset", required_argument, NULL, 'o' },
+		{ "dst-offset", required_argument, NULL, 'O' },
+		{ "iova", required_argument, NULL, 'i' },
+		{ "path", required_argument, NULL, 'p' },
+		{ "op", required_argument, NULL, 'x' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct buf src = { .spec = "host" }, dst = { .spec = "host" };
+	struct ctx c = { 0 };
+	struct ibv_device **list;
+	const char *dev = NULL, *op = "both", *path = "auto";
+	uint64_t len = 1 << 20, iova = 0x100000000ULL;
+	double t0, t_write = 0, t_read = 0;
+	int64_t bad = -1;
+	bool json = false, do_write, do_read;
+	int o, num, i, ret, rc = 1;
+
+	while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (o) {
+		case 'd': dev = optarg; break;
+		case 's': src.spec = optarg; break;
+		case 't': dst.spec = optarg; break;
+		case 'n':
+			if (parse_u64(optarg, &len) || !len)
+				return fprintf(stderr, "%s: bad --size\n", prog), 2;
+			break;
+		case 'o':
+			if (parse_u64(optarg, &src.offset))
+				return fprintf(stderr, "%s: bad --src-offset\n", prog), 2;
+			break;
+		case 'O':
+			if (parse_u64(optarg, &dst.offset))
+				return fprintf(stderr, "%s: bad --dst-offset\n", prog), 2;
+			break;
+		case 'i':
+			if (parse_u64(optarg, &iova))
+				return fprintf(stderr, "%s: bad --iova\n", prog), 2;
+			break;
+		case 'p': path = optarg; break;
+		case 'x': op = optarg; break;
+		case 'j': json = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!dev || optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	do_write = !strcmp(op, "write") || !strcmp(op, "both");
+	do_read = !strcmp(op, "read") || !strcmp(op, "both");
+	if (!do_write && !do_read)
+		return fprintf(stderr, "%s: bad --op '%s'\n", prog, op), 2;
+	if (!strcmp(path, "auto")) {
+		c.hints.policy = IBV_DMA_PATH_AUTO;
+	} else if (!strcmp(path, "default")) {
+		c.hints.policy = IBV_DMA_PATH_DEFAULT;
+	} else if (!strncmp(path, "numa=", 5)) {
+		c.hints.policy = IBV_DMA_PATH_NUMA;
+		c.hints.numa_node = atoi(path + 5);
+	} else if (!strncmp(path, "endpoint=", 9)) {
+		c.hints.policy = IBV_DMA_PATH_ENDPOINT;
+		c.hints.endpoint = (uint32_t)atoi(path + 9);
+	} else {
+		return fprintf(stderr, "%s: bad --path '%s'\n", prog, path), 2;
+	}
+	/* iova keeps each buffer's page offset; they must not overlap. */
+	src.iova = iova + (src.offset & 4095);
+	dst.iova = iova + (1ULL << 40) + (dst.offset & 4095);
+	c.access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+		   IBV_ACCESS_REMOTE_READ;
+
+	list = ibv_get_device_list(&num);
+	for (i = 0; list && i < num; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), dev))
+			c.ctx = ibv_open_device(list[i]);
+	if (list)
+		ibv_free_device_list(list);
+	if (!c.ctx)
+		return fprintf(stderr, "%s: cannot open RDMA device %s\n", prog,
+			       dev), 1;
+	c.pd = ibv_alloc_pd(c.ctx);
+	c.cq = c.pd ? ibv_create_cq(c.ctx, 4 * DEPTH, NULL, NULL, 0) : NULL;
+	if (!c.cq) {
+		rc = die("PD/CQ", errno);
+		goto out;
+	}
+	for (i = 0; i < 2; i++) {
+		struct ibv_qp_init_attr qa = { 0 };
+
+		qa.send_cq = c.cq;
+		qa.recv_cq = c.cq;
+		qa.qp_type = IBV_QPT_RC;
+		qa.cap.max_send_wr = DEPTH;
+		qa.cap.max_recv_wr = 1;
+		qa.cap.max_send_sge = 1;
+		qa.cap.max_recv_sge = 1;
+		c.qp[i] = ibv_create_qp(c.pd, &qa);
+		if (!c.qp[i]) {
+			rc = die("create QP", errno);
+			goto out;
+		}
+	}
+	ret = find_gid(&c);
+	if (ret) {
+		rc = die("no usable GID on port 1", ret);
+		goto out;
+	}
+	ret = connect_qps(&c);
+	if (ret) {
+		rc = die("connecting the QPs", ret);
+		goto out;
+	}
+
+	ret = alloc_buf(&src, len);
+	if (!ret)
+		ret = alloc_buf(&dst, len);
+	if (ret) {
+		rc = ret == EINVAL && !*ibv_ext_last_error() ?
+			     (fprintf(stderr, "%s: bad buffer spec\n", prog), 2) :
+			     die("allocating buffers", ret);
+		goto out;
+	}
+	ret = reg_buf(&c, &src, len);
+	if (ret) {
+		rc = die("registering the source", ret);
+		goto out;
+	}
+	ret = reg_buf(&c, &dst, len);
+	if (ret) {
+		rc = die("registering the destination", ret);
+		goto out;
+	}
+
+	pattern(src.map + src.offset, len, 1);
+	memset(dst.map, 0, dst.alloc);
+	if (do_write) {
+		t0 = now_s();
+		ret = run_op(&c, IBV_WR_RDMA_WRITE, &src, &dst, len);
+		t_write = now_s() - t0;
+		if (ret) {
+			rc = die("RDMA WRITE", ret);
+			goto out;
+		}
+		bad = compare(src.map + src.offset, dst.map + dst.offset, len);
+		if (bad >= 0) {
+			fprintf(stderr, "%s: WRITE: data differs at byte %" PRId64 "\n",
+				prog, bad);
+			goto out;
+		}
+	} else {
+		pattern(dst.map + dst.offset, len, 1);
+	}
+	if (do_read) {
+		memset(src.map, 0, src.alloc);
+		t0 = now_s();
+		ret = run_op(&c, IBV_WR_RDMA_READ, &src, &dst, len);
+		t_read = now_s() - t0;
+		if (ret) {
+			rc = die("RDMA READ", ret);
+			goto out;
+		}
+		bad = compare(dst.map + dst.offset, src.map + src.offset, len);
+		if (bad >= 0) {
+			fprintf(stderr, "%s: READ: data differs at byte %" PRId64 "\n",
+				prog, bad);
+			goto out;
+		}
+	}
+	rc = 0;
+	if (json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_obj_begin(&j, NULL);
+		json_str(&j, "device", dev);
+		json_uint(&j, "bytes", len);
+		json_buf(&j, "src", &src);
+		json_buf(&j, "dst", &dst);
+		if (do_write)
+			json_double(&j, "write_MBps", len / t_write / 1e6);
+		if (do_read)
+			json_double(&j, "read_MBps", len / t_read / 1e6);
+		json_bool(&j, "verified", true);
+		json_obj_end(&j);
+	} else {
+		printf("%s: %" PRIu64 " bytes, %s (offset %" PRIu64 ") <-> %s (offset %" PRIu64 ")\n",
+		       dev, len, src.spec, src.offset, dst.spec, dst.offset);
+		if (src.dmabuf)
+			printf("  src MR: %s\n", src.choice.reason);
+		if (dst.dmabuf)
+			printf("  dst MR: %s\n", dst.choice.reason);
+		if (do_write)
+			printf("  RDMA WRITE src -> dst: %.1f MB/s, data verified\n",
+			       len / t_write / 1e6);
+		if (do_read)
+			printf("  RDMA READ  dst -> src: %.1f MB/s, data verified\n",
+			       len / t_read / 1e6);
+	}
+out:
+	for (i = 0; i < 2; i++) {
+		struct buf *b = i ? &dst : &src;
+
+		if (b->mr && ibv_dereg_mr(b->mr) && !rc)
+			rc = die("ibv_dereg_mr", errno);
+		if (b->map && b->map != MAP_FAILED)
+			munmap(b->map, b->alloc);
+		if (b->dmabuf && b->fd >= 0)
+			close(b->fd);
+	}
+	for (i = 0; i < 2; i++)
+		if (c.qp[i])
+			ibv_destroy_qp(c.qp[i]);
+	if (c.cq)
+		ibv_destroy_cq(c.cq);
+	if (c.pd)
+		ibv_dealloc_pd(c.pd);
+	if (c.ctx)
+		ibv_close_device(c.ctx);
+	return rc;
+}
