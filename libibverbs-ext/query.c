@@ -7,6 +7,7 @@
  * the library never guesses.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +175,9 @@ static void from_kernel(const struct dma_buf_describe *d,
 		 (int)sizeof(d->exp_name), d->exp_name);
 }
 
+/* Set once a genuine dma-buf answered ENOTTY to the describe ioctl. */
+static atomic_bool no_describe_ioctl;
+
 int ibv_query_dmabuf(int fd, struct ibv_dmabuf_info *info)
 {
 	struct dma_buf_describe desc;
@@ -190,23 +194,36 @@ int ibv_query_dmabuf(int fd, struct ibv_dmabuf_info *info)
 				info->comp_mask);
 	if (fd < 0)
 		return vext_err(EBADF, "fd %d is not a file descriptor", fd);
-	if (fstat(fd, &st))
+	if (fstatfs(fd, &sfs))
 		return vext_err(EBADF, "fd %d is not open", fd);
-	if (fstatfs(fd, &sfs) || sfs.f_type != DMA_BUF_MAGIC)
+	if (sfs.f_type != DMA_BUF_MAGIC) {
+		if (fstat(fd, &st))
+			return vext_err(EBADF, "fd %d is not open", fd);
 		return not_a_dmabuf(fd, &st);
+	}
 
 	memset(info, 0, sizeof(*info));
 	info->numa_node = -1;
-	info->inode = st.st_ino;
 
-	memset(&desc, 0, sizeof(desc));
-	if (!ioctl(fd, DMA_BUF_IOCTL_DESCRIBE, &desc)) {
-		from_kernel(&desc, info);
-		return 0;
+	/*
+	 * The describe ioctl is a property of the kernel, not of the buffer:
+	 * once it is known to be missing, go straight to fdinfo.
+	 */
+	if (!atomic_load_explicit(&no_describe_ioctl, memory_order_relaxed)) {
+		memset(&desc, 0, sizeof(desc));
+		if (!ioctl(fd, DMA_BUF_IOCTL_DESCRIBE, &desc)) {
+			from_kernel(&desc, info);
+			if (fstat(fd, &st) == 0)
+				info->inode = st.st_ino;
+			return 0;
+		}
+		if (errno != ENOTTY)
+			return vext_err(errno,
+					"dma-buf describe ioctl on fd %d: %s",
+					fd, strerror(errno));
+		atomic_store_explicit(&no_describe_ioctl, true,
+				      memory_order_relaxed);
 	}
-	if (errno != ENOTTY)
-		return vext_err(errno, "dma-buf describe ioctl on fd %d: %s",
-				fd, strerror(errno));
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
 	pfd = open(path, O_RDONLY | O_CLOEXEC);
@@ -221,7 +238,6 @@ int ibv_query_dmabuf(int fd, struct ibv_dmabuf_info *info)
 	if (vext_parse_fdinfo(text, info))
 		return vext_err(ENOTTY, "fd %d: fdinfo has no dma-buf exporter",
 				fd);
-	info->inode = st.st_ino;
 	return 0;
 }
 

@@ -31,6 +31,7 @@ struct opts {
 	uint64_t offset, length, iova;
 	bool have_length, have_iova;
 	unsigned int access;
+	int node_hint;		/* --node-hint, or the node --create bound to */
 };
 
 static struct json js;
@@ -59,6 +60,8 @@ static void usage(FILE *f)
 		"                         or heap[:size=2M,node=N] (/dev/dma_heap/system)\n"
 		"SPEC:   system[:node=N] | p2p:DDDD:BB:DD.F | private | unknown\n"
 		"POLICY: auto | default | numa=N | endpoint=N\n"
+		"--node-hint N: the buffer's NUMA node when the kernel cannot tell\n"
+		"        (implied by --create ...,node=N)\n"
 		"FLAGS:  comma list of local_write,remote_write,remote_read,remote_atomic,\n"
 		"        relaxed_ordering (default local_write,remote_write,remote_read)\n"
 		"\n"
@@ -149,6 +152,7 @@ static int parse_path(const char *s, struct ibv_dma_path_hints *h)
 	int v;
 
 	memset(h, 0, sizeof(*h));
+	h->numa_node = -1;
 	if (!s || !strcmp(s, "auto")) {
 		h->policy = IBV_DMA_PATH_AUTO;
 	} else if (!strcmp(s, "default")) {
@@ -200,7 +204,7 @@ static int parse_access(const char *s, unsigned int *out)
 }
 
 /* "udmabuf:size=2M,node=1,interleave" / "heap:size=4M" */
-static int make_buffer(const char *spec)
+static int make_buffer(const char *spec, int *node)
 {
 	struct ibv_dmabuf_alloc_attr a = { .size = 2 << 20, .numa_node = -1 };
 	char buf[256], *opts, *tok, *save;
@@ -233,11 +237,17 @@ static int make_buffer(const char *spec)
 		}
 	}
 	fd = ibv_alloc_dmabuf(&a);
+	if (fd >= 0 && a.numa_node >= 0 && *node < 0)
+		*node = a.numa_node;
 	return fd;
 }
 
-/* Returns a dma-buf fd from --fd/--create, -1 (reported) or -2 (none). */
-static int open_buffer(const struct opts *o, int *rc)
+/*
+ * Returns a dma-buf fd from --fd/--create, -1 (reported) or -2 (none). A
+ * buffer made here with node=N gives the NUMA hint N: where the kernel
+ * cannot describe the buffer, its maker still knows where the pages are.
+ */
+static int open_buffer(struct opts *o, int *rc)
 {
 	int fd;
 
@@ -253,7 +263,7 @@ static int open_buffer(const struct opts *o, int *rc)
 		return fd;
 	}
 	if (o->create) {
-		fd = make_buffer(o->create);
+		fd = make_buffer(o->create, &o->node_hint);
 		if (fd == -2) {
 			*rc = bad_usage("bad --create '%s'", o->create);
 			return -1;
@@ -461,6 +471,14 @@ static int cmd_endpoints(struct opts *o, int argc, char **argv)
 	return 0;
 }
 
+static void apply_node_hint(const struct opts *o, struct ibv_dma_path_hints *h)
+{
+	if (o->node_hint >= 0 && h->policy == IBV_DMA_PATH_AUTO) {
+		h->comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
+		h->numa_node = o->node_hint;
+	}
+}
+
 static int get_source(struct opts *o, struct ibv_dmabuf_info *info, int *fdp)
 {
 	int rc = 0, fd;
@@ -499,6 +517,7 @@ static int cmd_select(struct opts *o, bool explain)
 	rc = get_source(o, &info, &fd);
 	if (rc)
 		goto out;
+	apply_node_hint(o, &hints);
 	c = calloc(n, sizeof(*c));
 	if (!c) {
 		rc = fail_err("select", ENOMEM);
@@ -623,6 +642,7 @@ static int cmd_reg(struct opts *o)
 		return rc;
 	if (fd == -2)
 		return bad_usage("%s", "reg needs --fd N or --create KIND");
+	apply_node_hint(o, &attr.hints);
 
 	list = ibv_get_device_list(&num);
 	for (i = 0; list && i < num; i++)
@@ -709,7 +729,7 @@ int main(int argc, char **argv)
 	enum {
 		OPT_SYSFS = 256, OPT_JSON, OPT_FD, OPT_CREATE, OPT_SOURCE,
 		OPT_DEVICE, OPT_PATH, OPT_OFFSET, OPT_LENGTH, OPT_IOVA,
-		OPT_ACCESS,
+		OPT_ACCESS, OPT_NODE_HINT,
 	};
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -724,11 +744,13 @@ int main(int argc, char **argv)
 		{ "length", required_argument, NULL, OPT_LENGTH },
 		{ "iova", required_argument, NULL, OPT_IOVA },
 		{ "access", required_argument, NULL, OPT_ACCESS },
+		{ "node-hint", required_argument, NULL, OPT_NODE_HINT },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .access = IBV_ACCESS_LOCAL_WRITE |
 				    IBV_ACCESS_REMOTE_WRITE |
-				    IBV_ACCESS_REMOTE_READ };
+				    IBV_ACCESS_REMOTE_READ,
+			  .node_hint = -1 };
 	const char *cmd;
 	int c;
 
@@ -774,6 +796,10 @@ int main(int argc, char **argv)
 			if (parse_u64(optarg, &o.iova))
 				return bad_usage("bad --iova '%s'", optarg);
 			o.have_iova = true;
+			break;
+		case OPT_NODE_HINT:
+			if (parse_int(optarg, &o.node_hint) || o.node_hint < 0)
+				return bad_usage("bad --node-hint '%s'", optarg);
 			break;
 		case OPT_ACCESS:
 			if (parse_access(optarg, &o.access))

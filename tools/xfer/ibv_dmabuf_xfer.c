@@ -41,6 +41,7 @@ struct buf {
 	uint64_t alloc;		/* bytes allocated */
 	uint64_t offset;	/* registration offset into the dma-buf */
 	uint64_t iova;
+	int node;		/* node the pages were bound to, -1 none */
 	uint8_t *map;		/* CPU view of the whole buffer */
 	struct ibv_mr *mr;
 	struct ibv_dma_choice choice;
@@ -128,6 +129,7 @@ static int alloc_buf(struct buf *b, uint64_t len)
 	else if (opt)
 		return EINVAL;
 	a.size = b->alloc;
+	b->node = a.numa_node;
 	b->dmabuf = true;
 	b->fd = ibv_alloc_dmabuf(&a);
 	if (b->fd < 0)
@@ -155,6 +157,11 @@ static int reg_buf(struct ctx *c, struct buf *b, uint64_t len)
 	attr.iova = b->iova;
 	attr.access = c->access;
 	attr.hints = c->hints;
+	/* We placed the pages: say where, for kernels that cannot tell. */
+	if (b->node >= 0 && attr.hints.policy == IBV_DMA_PATH_AUTO) {
+		attr.hints.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
+		attr.hints.numa_node = b->node;
+	}
 	attr.choice = &b->choice;
 	attr.source = &b->source;
 	b->mr = ibv_reg_dmabuf_mr_ex(c->pd, &attr);
@@ -363,7 +370,8 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct buf src = { .spec = "host" }, dst = { .spec = "host" };
+	struct buf src = { .spec = "host", .node = -1 },
+		   dst = { .spec = "host", .node = -1 };
 	struct ctx c = { 0 };
 	struct ibv_device **list;
 	const char *dev = NULL, *op = "both", *path = "auto";
