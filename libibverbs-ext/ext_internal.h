@@ -171,6 +171,31 @@ void vext_ep_add(struct vext_ibdev *dev, enum ibv_dma_endpoint_kind kind,
 int vext_endpoint_available(const struct vext_ibdev *dev,
 			    const struct vext_ep *ep);
 struct ibv_mr *vext_reg_plain(struct vext_reg_req *req);
+/*
+ * Mirrors rdma-core's private enum ibv_mr_type and struct verbs_mr
+ * (libibverbs/driver.h, unchanged v44..v65): what ibv_dereg_mr() expects
+ * behind a struct ibv_mr. tests/unit/test_mr_layout.c pins it against the
+ * installed provider.
+ */
+enum vext_mr_type {
+	VEXT_MR_TYPE_MR,
+	VEXT_MR_TYPE_NULL_MR,
+	VEXT_MR_TYPE_IMPORTED_MR,
+	VEXT_MR_TYPE_DMABUF_MR,
+};
+
+struct vext_verbs_mr {
+	struct ibv_mr ibv_mr;
+	enum vext_mr_type mr_type;
+	int access;
+};
+
+/* Covers the providers' own MR structs (mlx5: verbs_mr + u32). */
+#define VEXT_MR_ALLOC_SIZE 128
+_Static_assert(sizeof(struct vext_verbs_mr) + sizeof(uint32_t) <=
+		       VEXT_MR_ALLOC_SIZE,
+	       "MR allocation must cover the providers' MR structs");
+
 /* uverbs.c: REG_DMABUF_MR through the library's own ioctl. */
 struct ibv_mr *vext_reg_uverbs(struct vext_reg_req *req, uint32_t driver_id,
 			       bool send_endpoint);

@@ -25,25 +25,6 @@
 #include "ext_internal.h"
 #include "kernel-abi/reg_dmabuf_mr_endpoint.h"
 
-/* Mirrors rdma-core's enum ibv_mr_type and struct verbs_mr. */
-enum vext_mr_type {
-	VEXT_MR_TYPE_MR,
-	VEXT_MR_TYPE_NULL_MR,
-	VEXT_MR_TYPE_IMPORTED_MR,
-	VEXT_MR_TYPE_DMABUF_MR,
-};
-
-struct vext_verbs_mr {
-	struct ibv_mr ibv_mr;
-	enum vext_mr_type mr_type;
-	int access;
-};
-
-#define VEXT_MR_ALLOC_SIZE 128
-_Static_assert(sizeof(struct vext_verbs_mr) + sizeof(uint32_t) <=
-		       VEXT_MR_ALLOC_SIZE,
-	       "MR allocation must cover the providers' MR structs");
-
 #define MAX_ATTRS 12
 
 struct reg_cmd {

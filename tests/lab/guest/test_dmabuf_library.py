@@ -1,0 +1,198 @@
+# SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+"""libibverbs-ext and its tools on real dma-bufs and real rxe devices (runs INSIDE the lab).
+
+Both kernels: endpoints match the lab topology; `select` agrees with `endpoints` for udmabufs
+placed on each node; plain loopback RDMA works; bad ranges are refused before the kernel; the MR
+layout is pinned against the installed rxe provider.
+Stock 6.12: the query is inferred from fdinfo; rxe refuses dma-buf MRs with EOPNOTSUPP and the
+library says why.
+Patched: the kernel describes the buffer; dma-buf MRs on rxe carry RDMA WRITE/READ with the
+data checked byte for byte from the exporter side.
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+import labguest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+BUILD = os.environ.get("DMP_BUILD", os.path.join(REPO, "build"))
+CLI = os.path.join(BUILD, "tools/ibv_dmabuf/ibv_dmabuf")
+XFER = os.path.join(BUILD, "tools/xfer/ibv_dmabuf_xfer")
+MR_LAYOUT = os.path.join(BUILD, "tests/unit/test_mr_layout")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built():
+    for tool in (CLI, XFER, MR_LAYOUT):
+        if not os.access(tool, os.X_OK):
+            pytest.skip(f"{tool} not built (cmake -S . -B build && cmake --build build)")
+
+
+def cli(*args, check=True, timeout=120):
+    return labguest.run([CLI, *args], check=check, timeout=timeout)
+
+
+def cli_json(*args):
+    return json.loads(cli("--json", *args).stdout)
+
+
+def test_endpoints_match_lab_topology(lab):
+    eps = {e["device"]: e for e in cli_json("endpoints")}
+    for nic in lab.nics:
+        ep = eps[nic.rxe]
+        assert ep["pci"] == nic.pci, ep
+        assert ep["numa_node"] == nic.numa_node, ep
+        assert ep["kind"] == "netdev" and ep["via"] == nic.netdev, ep
+        assert ep["default"] and ep["index"] == 0, ep
+
+
+def test_select_agrees_with_endpoints(nic):
+    """A udmabuf whose pages sit on node N goes to the node-N NIC's rxe."""
+    eps = {e["device"]: e for e in cli_json("endpoints")}
+    out = cli_json("select", "--create", f"udmabuf:size=2M,node={nic.numa_node}")
+    choice = out["choice"]
+    assert choice["endpoint"]["device"] == nic.rxe, choice
+    assert choice["endpoint"]["pci"] == eps[nic.rxe]["pci"], choice
+    assert choice["path_class"] == "PHB", choice
+    assert choice["numa_distance"] == 10, choice
+    # The other node's NIC is ranked second, and the reason says why.
+    other = "rxe1" if nic.rxe == "rxe0" else "rxe0"
+    assert f"node {nic.numa_node}" in choice["reason"], choice
+    ranked = cli_json("explain", "--create", f"udmabuf:node={nic.numa_node}")["devices"]
+    assert [d["endpoint"]["device"] for d in ranked] == [nic.rxe, other], ranked
+    assert ranked[1]["path_class"] == "SYS" and ranked[1]["numa_distance"] == 20, ranked
+
+
+def test_select_p2p_ivshmem_goes_to_node1(lab):
+    """The ivshmem BAR sits behind node 1's host bridge: rxe1's NIC is nearest."""
+    out = cli_json("select", "--source", f"p2p:{lab.ivshmem_pci}")
+    assert out["source"]["numa_node"] == lab.ivshmem_node, out
+    assert out["choice"]["endpoint"]["device"] == "rxe1", out
+    assert out["choice"]["path_class"] == "PHB", out
+    assert out["choice"]["p2p_via_host_bridge"], out
+
+
+@pytest.mark.stock_only
+@pytest.mark.parametrize("kind,exporter", [("udmabuf", "udmabuf"), ("heap", "system")])
+def test_query_inferred_on_stock(kind, exporter):
+    info = cli_json("info", "--create", f"{kind}:size=4M")
+    assert info["origin"] == "inferred", info
+    assert info["source"] == "system", info
+    assert info["exporter"] == exporter, info
+    assert info["size"] == 4 << 20, info
+    assert info["numa_node"] is None, info
+    assert info["provider"] is None, info
+
+
+@pytest.mark.stock_only
+def test_select_uses_makers_node_hint_on_stock():
+    out = cli_json("select", "--create", "udmabuf:node=1")
+    assert out["choice"]["hint_used"], out
+    assert "hint says node 1" in out["choice"]["reason"], out
+
+
+@pytest.mark.stock_only
+def test_reg_on_stock_rxe_is_refused_with_reason(nic):
+    r = cli("reg", "--create", f"udmabuf:node={nic.numa_node}", "--device", nic.rxe, check=False)
+    assert r.returncode == 1, r
+    assert "no dma-buf MR support" in r.stderr, r.stderr
+    assert "(Operation not supported)" in r.stderr, r.stderr
+
+
+@pytest.mark.patched_only
+@pytest.mark.parametrize("node", [0, 1])
+def test_query_from_kernel_on_patched(node):
+    info = cli_json("info", "--create", f"udmabuf:size=4M,node={node}")
+    assert info["origin"] == "kernel", info
+    assert info["source"] == "system", info
+    assert info["numa_node"] == node, info
+    assert not info["numa_mixed"], info
+
+
+@pytest.mark.patched_only
+def test_query_interleaved_is_mixed_on_patched():
+    info = cli_json("info", "--create", "udmabuf:size=8M,interleave")
+    assert info["origin"] == "kernel", info
+    assert info["numa_mixed"], info
+    assert info["numa_node"] in (0, 1), info
+
+
+@pytest.mark.patched_only
+def test_reg_on_patched_rxe(nic):
+    out = cli_json("reg", "--create", f"udmabuf:node={nic.numa_node}", "--device", nic.rxe,
+                   "--offset", "4096", "--length", "1M", "--iova", "0x10001000")
+    assert out["deregistered"], out
+    assert out["source"]["origin"] == "kernel", out
+    assert out["choice"]["endpoint"]["pci"] == nic.pci, out
+    assert not out["choice"]["hint_used"], out
+
+
+def test_range_beyond_buffer_refused_before_kernel(nic):
+    r = cli("reg", "--create", "udmabuf:size=2M", "--device", nic.rxe,
+            "--offset", "1M", "--length", "2M", check=False)
+    assert r.returncode == 1, r
+    assert "beyond the dma-buf's 2097152 bytes" in r.stderr, r.stderr
+    assert "(Numerical result out of range)" in r.stderr, r.stderr
+
+
+def test_bad_access_refused(nic):
+    r = cli("reg", "--create", "udmabuf:size=2M", "--device", nic.rxe,
+            "--access", "local_write,on_demand", check=False)
+    assert r.returncode == 1 and "IBV_ACCESS_ON_DEMAND is not allowed" in r.stderr, r
+
+
+def test_mr_layout_pinned_against_rxe_provider():
+    """The library's verbs_mr mirror against the installed rxe provider (and, on the patched
+    kernel, a dma-buf MR released by plain ibv_dereg_mr)."""
+    r = labguest.run([MR_LAYOUT], check=False, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ok   layout_vs_provider" in r.stdout, r.stdout
+
+
+def xfer(*args, timeout=300):
+    r = labguest.run([XFER, "--json", *args], check=False, timeout=timeout)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(r.stdout)
+
+
+def test_loopback_host_memory(nic):
+    out = xfer("--device", nic.rxe, "--size", "8M")
+    assert out["verified"], out
+
+
+@pytest.mark.patched_only
+@pytest.mark.parametrize("src,dst", [
+    ("udmabuf:node=0", "udmabuf:node=1"),
+    ("host", "udmabuf:node=1"),
+    ("udmabuf:node=1", "host"),
+    ("heap", "udmabuf:interleave"),
+])
+def test_loopback_dmabuf_write_read_verified(nic, src, dst):
+    out = xfer("--device", nic.rxe, "--size", "3M", "--src", src, "--dst", dst,
+               "--src-offset", "4096", "--dst-offset", "8192")
+    assert out["verified"], out
+    for side, spec in (("src", src), ("dst", dst)):
+        if spec != "host":
+            assert out[side]["origin"] == "kernel", out
+            assert out[side]["endpoint_pci"] == nic.pci, out
+
+
+@pytest.mark.patched_only
+def test_plain_ibv_reg_dmabuf_mr_still_eopnotsupp_on_rxe():
+    """rdma-core's rxe provider has no dma-buf op: only the library's own ioctl gets through."""
+    r = labguest.run([MR_LAYOUT], check=False, timeout=120)
+    assert "plain ibv_reg_dmabuf_mr: EOPNOTSUPP" in r.stdout, r.stdout
+
+
+def test_query_cost_path(lab):
+    """Which query path this kernel takes (figures are printed by run-suite)."""
+    r = labguest.run([os.path.join(BUILD, "tools/bench/ibv_dmabuf_microbench"), "--json",
+                      "--iters", "200"], timeout=300)
+    figs = {f["name"]: f for f in json.loads(r.stdout)["figures"]}
+    q = figs["ibv_query_dmabuf"]
+    assert not q["skipped"], q
+    assert q["note"] == ("kernel ioctl path" if lab.patched else "fdinfo path"), q
