@@ -100,9 +100,16 @@ int vext_resolve(const struct vext_topo *t, const char *rel, char *out,
 	char path[PATH_MAX], real[PATH_MAX];
 	size_t rl = strlen(t->root_real);
 
+	char target[PATH_MAX];
+	ssize_t n;
+
 	if (snprintf(path, sizeof(path), "%s/%s", t->root, rel) >=
 	    (int)sizeof(path))
 		return -ENAMETOOLONG;
+	/* An absolute link leaves a tree that is not the real /sys. */
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n > 0 && target[0] == '/' && strcmp(t->root_real, "/") != 0)
+		return -EXDEV;
 	if (!realpath(path, real))
 		return -errno;
 	/* The target must stay inside the tree. */

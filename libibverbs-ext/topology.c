@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "ext_internal.h"
 
@@ -38,6 +39,7 @@ void vext_topo_note(struct vext_topo *t, const char *fmt, ...)
 
 static void parse_nodes(struct vext_topo *t)
 {
+	bool row_ok[VEXT_MAX_NODES];
 	char buf[1024], rel[96];
 	int node, other, ret;
 
@@ -65,6 +67,7 @@ static void parse_nodes(struct vext_topo *t)
 		int row[VEXT_MAX_NODES], n = 0;
 		char *p, *end;
 
+		row_ok[node] = false;
 		if (!t->node_online[node])
 			continue;
 		snprintf(rel, sizeof(rel), "devices/system/node/node%d/distance",
@@ -72,7 +75,7 @@ static void parse_nodes(struct vext_topo *t)
 		ret = vext_read_str(t->root, rel, buf, sizeof(buf));
 		if (ret < 0) {
 			if (t->nr_nodes > 1)
-				vext_topo_note(t, "%s: unreadable, using 10/20", rel);
+				vext_topo_note(t, "%s: unreadable, row rejected", rel);
 			continue;
 		}
 		for (p = buf; *p && n < VEXT_MAX_NODES;) {
@@ -87,7 +90,7 @@ static void parse_nodes(struct vext_topo *t)
 		}
 		/* One entry per online node, in node order. */
 		if (*p || n != t->nr_nodes) {
-			vext_topo_note(t, "%s: %d entries for %d nodes, using 10/20",
+			vext_topo_note(t, "%s: %d entries for %d nodes, row rejected",
 				       rel, n, t->nr_nodes);
 			continue;
 		}
@@ -95,6 +98,16 @@ static void parse_nodes(struct vext_topo *t)
 		for (other = 0; other < t->max_node; other++)
 			if (t->node_online[other])
 				t->distance[node][other] = row[n++];
+		row_ok[node] = true;
+	}
+	/* A rejected row takes what the other rows say (SLIT is symmetric). */
+	for (node = 0; node < t->max_node; node++) {
+		if (row_ok[node] || !t->node_online[node])
+			continue;
+		for (other = 0; other < t->max_node; other++)
+			if (other != node && row_ok[other])
+				t->distance[node][other] =
+					t->distance[other][node];
 	}
 }
 
@@ -431,6 +444,7 @@ static void parse_ibdev(struct vext_topo *t, const char *name)
 {
 	char rel[PATH_MAX], devpath[PATH_MAX], path[PATH_MAX], buf[128];
 	struct vext_ibdev *dev, *grown;
+	struct stat st;
 	int ret;
 
 	snprintf(rel, sizeof(rel), "class/infiniband/%s", name);
@@ -439,6 +453,11 @@ static void parse_ibdev(struct vext_topo *t, const char *name)
 		vext_topo_note(t, "%s: %s, skipped", rel,
 			       ret == -EXDEV ? "points outside the tree" :
 					       "dangling link");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%s", t->root, devpath);
+	if (stat(path, &st) || !S_ISDIR(st.st_mode)) {
+		vext_topo_note(t, "%s: not a device directory, skipped", rel);
 		return;
 	}
 	grown = realloc(t->ibdevs, (t->nr_ibdevs + 1) * sizeof(*t->ibdevs));
