@@ -170,7 +170,7 @@ static const char *class_words(enum ibv_dma_path_class cls, bool cpu)
 	case IBV_DMA_PATH_CLASS_NODE:
 		return "across host bridges of one NUMA node";
 	case IBV_DMA_PATH_CLASS_SYS:
-		return cpu ? "other NUMA node" : "across the inter-socket link";
+		return cpu ? "other NUMA node" : "across NUMA nodes";
 	default:
 		return "topology unknown";
 	}
@@ -296,15 +296,30 @@ static void score_ep(const struct vext_topo *t, const struct src_view *v,
 		}
 		break;
 	case SRC_P2P:
+		/*
+		 * Through PCIe switches only, P2P always works. Through host
+		 * bridges (PHB, NODE, SYS) it is the kernel's p2pdma whitelist
+		 * that decides; userspace cannot know, so such endpoints rank
+		 * after, and the kernel refuses what it cannot map. Without a
+		 * PCI function on either side it cannot work at all.
+		 */
 		s->cls = vext_pci_path_class(t, v->prov, ep->pci);
 		if (s->cls <= IBV_DMA_PATH_CLASS_PXB) {
 			s->reach = 2;
-		} else if (s->cls <= IBV_DMA_PATH_CLASS_NODE) {
+		} else if (s->cls <= IBV_DMA_PATH_CLASS_SYS) {
 			s->reach = 1;
 			c->flags |= IBV_DMA_CHOICE_P2P_HOST_BRIDGE;
 		} else {
 			s->reach = 0;
 			c->flags |= IBV_DMA_CHOICE_UNREACHABLE;
+		}
+		/* Between SYS endpoints, the nearer node (AMD NPS modes). */
+		if (v->prov && ep->pci) {
+			int d = vext_topo_distance(t, ep_node(t, v->prov->numa_node),
+						   node);
+
+			s->dist = d < 0 ? 1000 : d;
+			c->numa_distance = d;
 		}
 		break;
 	case SRC_PRIVATE:
@@ -361,7 +376,7 @@ static void explain(const struct src_view *v, struct ibv_dma_choice *c,
 		if (off < sizeof(c->reason) && s->reach == 1)
 			off += snprintf(c->reason + off,
 					sizeof(c->reason) - off,
-					", P2P through a host bridge: the kernel decides");
+					", P2P through host bridges: the kernel decides");
 		if (off < sizeof(c->reason) && s->reach == 0)
 			off += snprintf(c->reason + off,
 					sizeof(c->reason) - off,
@@ -390,8 +405,8 @@ static void explain(const struct src_view *v, struct ibv_dma_choice *c,
 			why = "ties; spread key chose";
 		off += snprintf(c->reason + off, sizeof(c->reason) - off,
 				"; %s: %s", other, why);
-		if (off < sizeof(c->reason) && rs->cls != s->cls &&
-		    runner->numa_distance >= 0 && cpu)
+		if (off < sizeof(c->reason) && rs->dist != s->dist &&
+		    runner->numa_distance >= 0)
 			snprintf(c->reason + off, sizeof(c->reason) - off,
 				 ", NUMA distance %d", runner->numa_distance);
 	}

@@ -198,15 +198,18 @@ static void p2p_nearest(void)
 	CHECK(c[2].flags & IBV_DMA_CHOICE_P2P_HOST_BRIDGE);
 	CHECK_INT(c[3].ep.index, 0);
 	CHECK_INT(c[3].path_class, IBV_DMA_PATH_CLASS_SYS);
-	CHECK(c[3].flags & IBV_DMA_CHOICE_UNREACHABLE);
-	CHECK_INT(c[0].numa_distance, -1);
+	CHECK(c[3].flags & IBV_DMA_CHOICE_P2P_HOST_BRIDGE);
+	CHECK(!(c[3].flags & IBV_DMA_CHOICE_UNREACHABLE));
+	CHECK_INT(c[0].numa_distance, 10);
+	CHECK_INT(c[3].numa_distance, 21);
 	CHECK_HAS(c[0].reason, "chose endpoint 2 (data_direct 0000:04:00.0");
 	CHECK_HAS(c[0].reason, "P2P memory of 0000:03:00.0 (kernel)");
 	CHECK_HAS(c[0].reason, "PIX (through one PCIe switch)");
 	CHECK_HAS(c[0].reason, "endpoint 1 (peer_pf 0000:07:00.0, node 0): PXB");
 	CHECK_HAS(c[1].reason, "PXB (through several PCIe switches)");
-	CHECK_HAS(c[2].reason, "P2P through a host bridge: the kernel decides");
-	CHECK_HAS(c[3].reason, "P2P not reachable");
+	CHECK_HAS(c[2].reason, "P2P through host bridges: the kernel decides");
+	CHECK_HAS(c[3].reason, "SYS (across NUMA nodes), NUMA distance 21");
+	CHECK_HAS(c[3].reason, "the kernel decides");
 	CHECK_INT(vext_choice_check(&c[0]), 0);
 }
 
@@ -219,12 +222,12 @@ static void p2p_unreachable(void)
 	struct ibv_dmabuf_info src = p2p(GPU0);
 
 	setup(2);
+	/* Across sockets: only the kernel's p2pdma can say; not refused here. */
 	CHECK_INT(rank(&src, NULL, eps, 1, c), 0);
-	CHECK(c[0].flags & IBV_DMA_CHOICE_UNREACHABLE);
-	CHECK_INT(vext_choice_check(&c[0]), EXDEV);
-	CHECK_HAS(ibv_ext_last_error(), "can reach");
+	CHECK(c[0].flags & IBV_DMA_CHOICE_P2P_HOST_BRIDGE);
+	CHECK_INT(vext_choice_check(&c[0]), 0);
 
-	/* An unknown provider is not assumed reachable either. */
+	/* An unknown provider is not assumed reachable. */
 	snprintf(src.provider, sizeof(src.provider), "0000:ee:00.0");
 	CHECK_INT(rank(&src, NULL, eps, 1, c), 0);
 	CHECK_INT(c[0].path_class, IBV_DMA_PATH_CLASS_UNKNOWN);
@@ -356,7 +359,10 @@ static void policy_default_and_endpoint(void)
 	CHECK_INT(rank(&src, &h, eps, 3, c), 0);
 	CHECK_INT(c[0].ep.index, 0);
 	CHECK_HAS(c[0].reason, "default policy: chose endpoint 0");
-	/* Default policy still cannot make P2P reachable. */
+	CHECK(c[0].flags & IBV_DMA_CHOICE_P2P_HOST_BRIDGE);
+	/* Default policy still cannot make unknown P2P reachable. */
+	snprintf(src.provider, sizeof(src.provider), "0000:ee:00.0");
+	CHECK_INT(rank(&src, &h, eps, 3, c), 0);
 	CHECK_INT(vext_choice_check(&c[0]), EXDEV);
 
 	h.policy = IBV_DMA_PATH_ENDPOINT;
@@ -375,6 +381,7 @@ static void policy_default_and_endpoint(void)
 	CHECK_HAS(ibv_ext_last_error(), "no endpoint attribute");
 
 	src = p2p(GPU0);
+	snprintf(src.provider, sizeof(src.provider), "0000:ee:00.0");
 	h.endpoint = 0;
 	CHECK_ERR(rank(&src, &h, eps, 3, c), EXDEV);
 	CHECK_HAS(ibv_ext_last_error(), "cannot reach");

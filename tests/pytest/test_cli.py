@@ -1,0 +1,135 @@
+# SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+"""ibv_dmabuf on the sysfs fixtures: output agrees with the expectations, JSON is valid, and
+every bad input gives a one-line reason and the documented exit status (1 failure, 2 usage)."""
+import json
+import os
+
+import pytest
+
+TOPOLOGIES = ["dgx-h100", "socket-direct", "data-direct", "single-nic", "lab-vm",
+              "lab-vm-patched", "epyc-nps2", "soft-rdma"]
+
+
+@pytest.mark.parametrize("topo", TOPOLOGIES)
+def test_endpoints_json_matches_expectations(cli, fixtures_dir, expectations, topo):
+    exp = expectations["topologies"][topo]["rdma_devices"]
+    got = cli.json("endpoints", root=os.path.join(fixtures_dir, topo))
+    by_dev = {}
+    for e in got:
+        by_dev.setdefault(e["device"], []).append(e)
+    assert sorted(by_dev) == sorted(exp)
+    for dev, eps in exp.items():
+        assert [(e["index"], e["kind"], e["pci"] or None, e["numa_node"] if e["numa_node"] >= 0 else None)
+                for e in eps["endpoints"]] == \
+               [(e["index"], e["kind"], e["pci"], e["numa_node"]) for e in by_dev[dev]]
+
+
+@pytest.mark.parametrize("topo", TOPOLOGIES)
+def test_select_best_device_is_preferred(cli, fixtures_dir, expectations, topo):
+    """select without --device ranks devices; with stock-usable endpoints only, as here."""
+    t = expectations["topologies"][topo]
+    for source, best in t["stock"]["best"].items():
+        out = cli.json("--source", source, "select", root=os.path.join(fixtures_dir, topo))
+        assert out["choice"]["endpoint"]["device"] in best["preferred"], (source, out)
+        assert out["choice"]["path_class"] == best["class"], (source, out)
+        assert out["source"]["origin"] == "described"
+
+
+def test_explain_lists_every_endpoint_with_reasons(cli, fixtures_dir):
+    out = cli.json("--source", "p2p:0000:1b:00.0", "explain", "--device", "mlx5_0",
+                   root=os.path.join(fixtures_dir, "dgx-h100"))
+    eps = out["endpoints"]
+    assert eps[0]["endpoint"]["pci"] and eps[0]["path_class"] == "PIX"
+    assert all(e["reason"] for e in eps)
+    assert "P2P memory of 0000:1b:00.0 (described)" in eps[0]["reason"]
+
+
+def test_text_output(cli, fixtures_dir):
+    r = cli("--source", "system:node=1", "select", root=os.path.join(fixtures_dir, "lab-vm"),
+            check=0)
+    assert r.stdout.startswith("rxe1 endpoint 0 (netdev 0000:41:00.0, node 1): PHB\n"), r.stdout
+    assert "why: chose endpoint 0" in r.stdout
+
+
+def test_topology_reports_skipped_files(cli, fixtures_dir):
+    out = cli.json("topology", root=os.path.join(fixtures_dir, "broken"))
+    assert "mlx5_5" not in out["devices"] and "mlx5_7" not in out["devices"]
+    text = "\n".join(out["skipped"])
+    for frag in ("class/infiniband/mlx5_7: points outside the tree",
+                 "class/infiniband/mlx5_9: dangling link",
+                 "class/infiniband/mlx5_5: not a device directory",
+                 "node1/distance: 3 entries for 2 nodes",
+                 "0000:81:00.0/numa_node: missing or malformed"):
+        assert frag in text, text
+
+
+def test_node_hint_for_described_unknown(cli, fixtures_dir):
+    root = os.path.join(fixtures_dir, "lab-vm")
+    out = cli.json("--source", "unknown", "select", root=root)
+    assert out["choice"]["fallback"]
+    out = cli.json("--source", "unknown", "--node-hint", "1", "select", root=root)
+    assert out["choice"]["endpoint"]["device"] == "rxe1" and out["choice"]["hint_used"]
+
+
+@pytest.mark.parametrize("args,rc,frag", [
+    (["frobnicate"], 2, "unknown command 'frobnicate'"),
+    ([], 2, "Usage:"),
+    (["info"], 2, "info needs --fd N or --create KIND"),
+    (["select"], 2, "needs --fd N, --create KIND or --source SPEC"),
+    (["--source", "system", "--path", "sideways", "select"], 2, "bad --path 'sideways'"),
+    (["--source", "gpu", "select"], 1, "expected system[:node=N], p2p:ADDR, private or unknown"),
+    (["--source", "system:node=7", "select"], 1, "NUMA node 7 is not online"),
+    (["--source", "p2p:0000:ee:00.0", "select"], 1, "no PCI function 0000:ee:00.0"),
+    (["--source", "system", "--device", "mlx5_9", "select"], 1, "no RDMA device mlx5_9"),
+    (["--source", "system:node=0", "--device", "rxe0", "--path", "endpoint=3", "select"], 1,
+     "endpoint 3 does not exist"),
+    (["--source", "system:node=0", "--path", "numa=5", "select"], 1, "NUMA node 5 is not online"),
+    (["--source", "private", "select"], 1, "no device can use this memory"),
+    (["--fd", "zero", "info"], 2, "bad --fd 'zero'"),
+    (["--fd", "99", "info"], 1, "fd 99 is not open"),
+    (["--fd", "0", "info"], 1, "not a dma-buf"),
+    (["--create", "gpu:size=1M", "info"], 2, "bad --create 'gpu:size=1M'"),
+    (["--create", "udmabuf:size=1Q", "info"], 2, "bad --create"),
+    (["--fd", "0", "--create", "heap", "info"], 2, "--fd and --create are exclusive"),
+    (["--access", "local_write,teleport", "reg"], 2, "bad --access"),
+    (["reg", "--create", "heap"], 2, "reg needs --device DEV"),
+    (["--node-hint", "-3", "topology"], 2, "bad --node-hint"),
+    (["topology", "extra"], 2, "unexpected argument 'extra'"),
+    (["--offset", "-1", "topology"], 2, "bad --offset"),
+])
+def test_bad_input(cli, fixtures_dir, args, rc, frag):
+    r = cli(*args, root=os.path.join(fixtures_dir, "lab-vm"))
+    assert r.returncode == rc, (r.stdout, r.stderr)
+    out = r.stderr if rc else r.stdout
+    assert frag in (r.stderr + r.stdout), r.stderr
+    if rc == 1:
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("ibv_dmabuf: "), r.stderr
+
+
+def test_bad_sysfs_root(cli):
+    r = cli("topology", root="/nonexistent/tree")
+    assert r.returncode == 2 and "not a readable directory" in r.stderr
+
+
+def test_create_without_udmabuf_on_host(cli, fixtures_dir):
+    if os.path.exists("/dev/udmabuf"):
+        pytest.skip("this kernel has /dev/udmabuf: the lab suite covers --create")
+    r = cli("info", "--create", "udmabuf", root=os.path.join(fixtures_dir, "lab-vm"))
+    assert r.returncode == 1 and "/dev/udmabuf" in r.stderr, r.stderr
+
+
+def test_help(cli):
+    r = cli("--help", check=0)
+    assert "Commands:" in r.stdout and "--sysfs-root" in r.stdout
+
+
+def test_microbench_prints_figures(microbench, fixtures_dir):
+    import subprocess
+    r = subprocess.run([microbench, "--json", "--iters", "100", "--sysfs-root",
+                        os.path.join(fixtures_dir, "dgx-h100")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    figs = {f["name"]: f for f in json.loads(r.stdout)["figures"]}
+    assert figs["topology discovery (uncached)"]["median"] > 0
+    assert figs["endpoint choice (cached)"]["unit"] == "us"
