@@ -43,6 +43,7 @@ class LabNic:
 @dataclasses.dataclass(frozen=True)
 class Lab:
     kernel: str         # stock | patched | custom
+    kernel_patches: str  # patches of kernel-patches/series in the kernel: "0", "3", "unknown"
     krel: str           # uname -r
     out: str            # the run's out dir (shared with the host)
     role: str           # main | peer
@@ -56,7 +57,9 @@ class Lab:
 
     @property
     def patched(self):
-        return self.kernel != "stock"
+        """The kernel carries the project's patches (a patched kernel of an empty series is
+        plain 6.12 + lab.config and behaves like stock for dma-buf/RDMA)."""
+        return self.kernel != "stock" and self.kernel_patches != "0"
 
 
 def _lab_from_env():
@@ -70,7 +73,8 @@ def _lab_from_env():
         LabNic(1, env["LAB_NIC1"], env["LAB_IP1"], nic1_pci,
                f"/sys/devices/pci0000:40/0000:40:00.0/{nic1_pci}", 1, env.get("LAB_RXE1", "rxe1")),
     )
-    return Lab(kernel=env.get("LAB_KERNEL", "?"), krel=env.get("LAB_KREL", os.uname().release),
+    return Lab(kernel=env.get("LAB_KERNEL", "?"),
+               kernel_patches=env.get("LAB_KERNEL_PATCHES", "unknown"), krel=env.get("LAB_KREL", os.uname().release),
                out=env.get("LAB_OUT", ""), role=env.get("LAB_ROLE", "main"),
                peer_ip=env.get("LAB_PEER_IP", ""), nics=nics, ivshmem_pci=ivshmem_pci,
                ivshmem_pci_path=f"/sys/devices/pci0000:40/0000:40:01.0/{ivshmem_pci}")
@@ -94,7 +98,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "patched_only: needs the patched lab kernel")
+    config.addinivalue_line("markers", "patched_only: needs the project's kernel patches "
+                            "(patched lab kernel with a non-empty series)")
     config.addinivalue_line("markers", "stock_only: describes stock 6.12 behaviour")
     config.addinivalue_line("markers", "peer: needs the two-guest mode (labrun --peer-cmd)")
 
@@ -103,8 +108,12 @@ def pytest_runtest_setup(item):
     if not labguest.in_lab():
         return
     kernel = os.environ.get("LAB_KERNEL")
-    if item.get_closest_marker("patched_only") and kernel == "stock":
-        pytest.skip("needs the patched lab kernel (this guest runs stock 6.12)")
+    if item.get_closest_marker("patched_only"):
+        if kernel == "stock":
+            pytest.skip("needs the patched lab kernel (this guest runs stock 6.12)")
+        if os.environ.get("LAB_KERNEL_PATCHES") == "0":
+            pytest.skip("needs the project's kernel patches: kernel-patches/series is empty, "
+                        "so the patched lab kernel is plain 6.12 + lab.config")
     if item.get_closest_marker("stock_only") and kernel != "stock":
         pytest.skip(f"describes stock 6.12 behaviour (this guest runs the {kernel} kernel)")
     if item.get_closest_marker("peer") and not os.environ.get("LAB_PEER_IP"):
