@@ -571,7 +571,9 @@ struct vext_topo *vext_topo_load(const char *root)
 			if (de->d_name[0] != '.')
 				parse_ibdev(t, de->d_name);
 		closedir(d);
-		qsort(t->ibdevs, t->nr_ibdevs, sizeof(*t->ibdevs), cmp_ibdev);
+		if (t->nr_ibdevs > 1)
+			qsort(t->ibdevs, t->nr_ibdevs, sizeof(*t->ibdevs),
+			      cmp_ibdev);
 	}
 	parse_data_direct(t);
 

@@ -27,15 +27,20 @@
 
 #define MAX_ATTRS 12
 
+/* The ioctl header with room for its flexible array of attributes. */
 struct reg_cmd {
-	struct ib_uverbs_ioctl_hdr hdr;
-	struct ib_uverbs_attr attrs[MAX_ATTRS];
+	union {
+		struct ib_uverbs_ioctl_hdr hdr;
+		uint64_t buf[(sizeof(struct ib_uverbs_ioctl_hdr) +
+			      MAX_ATTRS * sizeof(struct ib_uverbs_attr)) /
+			     sizeof(uint64_t)];
+	};
 };
 
 static struct ib_uverbs_attr *next_attr(struct reg_cmd *cmd, uint16_t id,
 					uint16_t flags)
 {
-	struct ib_uverbs_attr *a = &cmd->attrs[cmd->hdr.num_attrs++];
+	struct ib_uverbs_attr *a = &cmd->hdr.attrs[cmd->hdr.num_attrs++];
 
 	memset(a, 0, sizeof(*a));
 	a->attr_id = id;
