@@ -1,0 +1,502 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * The backend table, --mem parsing, the generic CPU access of mapped
+ * buffers (with DMA_BUF_IOCTL_SYNC around it for dma-bufs), registration,
+ * and the three backends every Linux machine can have: host memory,
+ * udmabuf and the system dma-heap (both made by ibv_alloc_dmabuf()).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/dma-buf.h>
+#include <linux/mempolicy.h>
+
+#include "bw_mem.h"
+
+const struct bw_mem_ops *const bw_mem_backends[] = {
+	&bw_mem_host, &bw_mem_udmabuf, &bw_mem_heap, &bw_mem_drm,
+	&bw_mem_cuda, NULL,
+};
+
+static int parse_node(const char *s, int *node)
+{
+	long v;
+
+	if (bw_parse_long(s, 0, 1023, &v))
+		return -1;
+	*node = (int)v;
+	return 0;
+}
+
+int bw_mem_parse(const char *text, struct bw_mem_spec *spec, struct bw_err *e)
+{
+	const struct bw_mem_ops *const *o;
+	const char *opt = strchr(text, ':');
+	size_t klen = opt ? (size_t)(opt - text) : strlen(text);
+	long v;
+
+	memset(spec, 0, sizeof(*spec));
+	spec->node = -1;
+	snprintf(spec->text, sizeof(spec->text), "%s", text);
+	for (o = bw_mem_backends; *o; o++)
+		if (strlen((*o)->name) == klen && !strncmp((*o)->name, text, klen))
+			spec->ops = *o;
+	if (!spec->ops)
+		return bw_fail(e, EINVAL,
+			       "unknown memory backend '%.*s' (host, udmabuf, heap, drm, cuda)",
+			       (int)klen, text);
+	if (!opt)
+		return 0;
+	opt++;
+	if (spec->ops == &bw_mem_drm) {
+		if (!*opt)
+			return bw_fail(e, EINVAL, "--mem drm: empty device");
+		snprintf(spec->dev, sizeof(spec->dev), "%s", opt);
+		return 0;
+	}
+	if (spec->ops == &bw_mem_cuda) {
+		if (bw_parse_long(opt, 0, 1023, &v))
+			return bw_fail(e, EINVAL,
+				       "--mem cuda:%s: want a GPU index", opt);
+		spec->gpu = (int)v;
+		return 0;
+	}
+	if (!strncmp(opt, "node=", 5) && !parse_node(opt + 5, &spec->node))
+		return 0;
+	if (spec->ops == &bw_mem_udmabuf && !strcmp(opt, "interleave")) {
+		spec->interleave = true;
+		return 0;
+	}
+	return bw_fail(e, EINVAL, "--mem %s: bad option '%s' (want node=N%s)",
+		       spec->ops->name, opt,
+		       spec->ops == &bw_mem_udmabuf ? " or interleave" : "");
+}
+
+int bw_mem_alloc(const struct bw_mem_spec *spec, uint64_t size,
+		 struct bw_mem *m, struct bw_err *e)
+{
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	m->ops = spec->ops;
+	m->fd = -1;
+	m->node = -1;
+	ret = spec->ops->alloc(spec, size, m, e);
+	if (ret) {
+		bw_err_prefix(e, "memory %s", spec->text);
+		m->ops = NULL;
+	}
+	return ret;
+}
+
+void bw_mem_free(struct bw_mem *m)
+{
+	if (m->ops)
+		m->ops->free(m);
+	m->ops = NULL;
+}
+
+#define BOUNCE (1u << 20)
+
+int bw_mem_fill(struct bw_mem *m, uint64_t off, uint64_t len, uint64_t seed,
+		struct bw_err *e)
+{
+	uint8_t *tmp;
+	uint64_t done, n;
+	int ret = 0;
+
+	tmp = malloc(BOUNCE);
+	if (!tmp)
+		return bw_fail(e, ENOMEM, "out of memory");
+	for (done = 0; done < len && !ret; done += n) {
+		n = len - done < BOUNCE ? len - done : BOUNCE;
+		bw_pattern_fill(tmp, n, done, seed);
+		ret = m->ops->write(m, off + done, tmp, n, e);
+	}
+	free(tmp);
+	return ret;
+}
+
+int bw_mem_verify(struct bw_mem *m, uint64_t off, uint64_t len, uint64_t seed,
+		  int64_t *bad, struct bw_err *e)
+{
+	uint8_t *tmp;
+	uint64_t done, n;
+	int64_t at;
+	int ret = 0;
+
+	*bad = -1;
+	tmp = malloc(BOUNCE);
+	if (!tmp)
+		return bw_fail(e, ENOMEM, "out of memory");
+	for (done = 0; done < len && !ret; done += n) {
+		n = len - done < BOUNCE ? len - done : BOUNCE;
+		ret = m->ops->read(m, off + done, tmp, n, e);
+		if (ret)
+			break;
+		at = bw_pattern_check(tmp, n, done, seed);
+		if (at >= 0) {
+			*bad = (int64_t)done + at;
+			break;
+		}
+	}
+	free(tmp);
+	return ret;
+}
+
+int bw_mem_zero(struct bw_mem *m, uint64_t off, uint64_t len, struct bw_err *e)
+{
+	uint8_t *tmp;
+	uint64_t done, n;
+	int ret = 0;
+
+	tmp = calloc(1, BOUNCE);
+	if (!tmp)
+		return bw_fail(e, ENOMEM, "out of memory");
+	for (done = 0; done < len && !ret; done += n) {
+		n = len - done < BOUNCE ? len - done : BOUNCE;
+		ret = m->ops->write(m, off + done, tmp, n, e);
+	}
+	free(tmp);
+	return ret;
+}
+
+/*
+ * CPU access to a dma-buf is bracketed by DMA_BUF_IOCTL_SYNC so that
+ * exporters with caches to manage see it; exporters without
+ * begin/end_cpu_access simply return 0.
+ */
+static int dmabuf_sync(struct bw_mem *m, uint64_t flags, struct bw_err *e)
+{
+	struct dma_buf_sync s = { .flags = flags };
+
+	if (m->fd < 0)
+		return 0;
+	while (ioctl(m->fd, DMA_BUF_IOCTL_SYNC, &s))
+		if (errno != EINTR && errno != EAGAIN)
+			return bw_fail(e, errno, "DMA_BUF_IOCTL_SYNC: %s",
+				       strerror(errno));
+	return 0;
+}
+
+static int check_range(struct bw_mem *m, uint64_t off, uint64_t len,
+		       struct bw_err *e)
+{
+	if (!m->map)
+		return bw_fail(e, EINVAL, "%s: no CPU mapping", m->desc);
+	if (off > m->size || len > m->size - off)
+		return bw_fail(e, ERANGE, "CPU access beyond the buffer");
+	return 0;
+}
+
+int bw_mem_map_write(struct bw_mem *m, uint64_t off, const void *src,
+		     uint64_t len, struct bw_err *e)
+{
+	int ret = check_range(m, off, len, e);
+
+	if (!ret)
+		ret = dmabuf_sync(m, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE, e);
+	if (ret)
+		return ret;
+	memcpy(m->map + off, src, len);
+	return dmabuf_sync(m, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE, e);
+}
+
+int bw_mem_map_read(struct bw_mem *m, uint64_t off, void *dst, uint64_t len,
+		    struct bw_err *e)
+{
+	int ret = check_range(m, off, len, e);
+
+	if (!ret)
+		ret = dmabuf_sync(m, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ, e);
+	if (ret)
+		return ret;
+	memcpy(dst, m->map + off, len);
+	return dmabuf_sync(m, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ, e);
+}
+
+void bw_mem_unmap(struct bw_mem *m)
+{
+	if (m->map)
+		munmap(m->map, m->size);
+	m->map = NULL;
+	if (m->fd >= 0)
+		close(m->fd);
+	m->fd = -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Registration                                                         */
+/* ------------------------------------------------------------------ */
+
+static void default_endpoint(struct ibv_pd *pd, struct bw_reg_info *info)
+{
+	struct ibv_dma_endpoint eps[8];
+	size_t n = BW_ARRAY_SIZE(eps), i;
+	const char *dev = ibv_get_device_name(pd->context->device);
+
+	if (ibv_query_dma_endpoints(dev, eps, &n) && !n)
+		return;
+	for (i = 0; i < n && i < BW_ARRAY_SIZE(eps); i++) {
+		if (!(eps[i].flags & IBV_DMA_EP_FLAG_DEFAULT))
+			continue;
+		info->have_ep = true;
+		info->choice.ep = eps[i];
+		info->choice.path_class = IBV_DMA_PATH_CLASS_UNKNOWN;
+		info->choice.numa_distance = -1;
+		snprintf(info->choice.reason, sizeof(info->choice.reason),
+			 "host memory is registered with ibv_reg_mr, which always uses the device's default endpoint %u (no dma-buf, no endpoint choice)",
+			 eps[i].index);
+		return;
+	}
+}
+
+struct ibv_mr *bw_mem_reg(struct ibv_pd *pd, struct bw_mem *m,
+			  unsigned int access,
+			  const struct ibv_dma_path_hints *hints,
+			  struct bw_reg_info *info, struct bw_err *e)
+{
+	struct ibv_reg_dmabuf_mr_ex_attr attr = { 0 };
+	const char *dev = ibv_get_device_name(pd->context->device);
+	struct ibv_mr *mr;
+
+	memset(info, 0, sizeof(*info));
+	if (m->fd < 0) {
+		mr = ibv_reg_mr(pd, m->map, m->size, (int)access);
+		if (!mr) {
+			bw_fail(e, errno, "%s: ibv_reg_mr of %s: %s", dev,
+				m->desc, strerror(errno));
+			return NULL;
+		}
+		m->iova = (uintptr_t)m->map;
+		snprintf(info->choice.reason, sizeof(info->choice.reason),
+			 "host memory is registered with ibv_reg_mr (no dma-buf, no endpoint choice)");
+		default_endpoint(pd, info);
+		return mr;
+	}
+	info->dmabuf = true;
+	attr.comp_mask = IBV_REG_DMABUF_MR_EX_HINTS |
+			 IBV_REG_DMABUF_MR_EX_CHOICE |
+			 IBV_REG_DMABUF_MR_EX_SOURCE;
+	attr.fd = m->fd;
+	attr.offset = 0;
+	attr.length = m->size;
+	attr.iova = m->iova;
+	attr.access = access;
+	attr.hints = *hints;
+	/* We placed the pages: say where, for kernels that cannot tell. */
+	if (m->node >= 0 && attr.hints.policy == IBV_DMA_PATH_AUTO) {
+		attr.hints.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
+		attr.hints.numa_node = m->node;
+	}
+	attr.choice = &info->choice;
+	attr.source = &info->source;
+	mr = ibv_reg_dmabuf_mr_ex(pd, &attr);
+	if (!mr) {
+		int err = errno;
+		const char *why = ibv_ext_last_error();
+
+		if (*why)
+			bw_fail(e, err, "ibv_reg_dmabuf_mr_ex of %s: %s",
+				m->desc, why);
+		else
+			bw_fail(e, err, "%s: ibv_reg_dmabuf_mr_ex of %s: %s",
+				dev, m->desc, strerror(err));
+		return NULL;
+	}
+	info->have_ep = true;
+	return mr;
+}
+
+int bw_parse_path(const char *s, struct ibv_dma_path_hints *h)
+{
+	long v;
+
+	memset(h, 0, sizeof(*h));
+	if (!strcmp(s, "auto")) {
+		h->policy = IBV_DMA_PATH_AUTO;
+	} else if (!strcmp(s, "default")) {
+		h->policy = IBV_DMA_PATH_DEFAULT;
+	} else if (!strncmp(s, "numa=", 5) &&
+		   !bw_parse_long(s + 5, 0, 1023, &v)) {
+		h->policy = IBV_DMA_PATH_NUMA;
+		h->numa_node = (int32_t)v;
+	} else if (!strncmp(s, "endpoint=", 9) &&
+		   !bw_parse_long(s + 9, 0, 1023, &v)) {
+		h->policy = IBV_DMA_PATH_ENDPOINT;
+		h->endpoint = (uint32_t)v;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* host                                                                 */
+/* ------------------------------------------------------------------ */
+
+static int host_probe(const struct bw_mem_spec *spec, struct bw_err *e)
+{
+	return 0;
+}
+
+static int host_alloc(const struct bw_mem_spec *spec, uint64_t size,
+		      struct bw_mem *m, struct bw_err *e)
+{
+	unsigned long mask[1024 / (8 * sizeof(unsigned long))] = { 0 };
+	void *p;
+
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return bw_fail(e, errno, "mmap of %llu bytes: %s",
+			       (unsigned long long)size, strerror(errno));
+	if (spec->node >= 0) {
+		mask[spec->node / (8 * sizeof(long))] |=
+			1UL << (spec->node % (8 * sizeof(long)));
+		if (syscall(SYS_mbind, p, size, MPOL_BIND, mask,
+			    8 * sizeof(mask) + 1, 0)) {
+			int err = errno;
+
+			munmap(p, size);
+			return bw_fail(e, err, "mbind to node %d: %s",
+				       spec->node, strerror(err));
+		}
+	}
+	/* Fault the pages in now, under the policy (and off the clock). */
+	memset(p, 0, size);
+	m->map = p;
+	m->size = size;
+	m->iova = (uintptr_t)p;
+	m->node = spec->node;
+	if (spec->node >= 0)
+		snprintf(m->desc, sizeof(m->desc), "host memory on node %d",
+			 spec->node);
+	else
+		snprintf(m->desc, sizeof(m->desc), "host memory");
+	return 0;
+}
+
+static void host_free(struct bw_mem *m)
+{
+	bw_mem_unmap(m);
+}
+
+const struct bw_mem_ops bw_mem_host = {
+	.name = "host",
+	.synopsis = "host[:node=N]",
+	.dmabuf = false,
+	.probe = host_probe,
+	.alloc = host_alloc,
+	.free = host_free,
+	.write = bw_mem_map_write,
+	.read = bw_mem_map_read,
+};
+
+/* ------------------------------------------------------------------ */
+/* udmabuf and the system heap, made by libibverbs-ext                  */
+/* ------------------------------------------------------------------ */
+
+static int dev_probe(const char *path, const char *config, struct bw_err *e)
+{
+	if (!access(path, R_OK))
+		return 0;
+	return bw_fail(e, errno, "%s: %s%s%s%s", path, strerror(errno),
+		       errno == ENOENT ? " (kernel without " : "",
+		       errno == ENOENT ? config : "",
+		       errno == ENOENT ? ")" : "");
+}
+
+static int udmabuf_probe(const struct bw_mem_spec *spec, struct bw_err *e)
+{
+	return dev_probe("/dev/udmabuf", "CONFIG_UDMABUF", e);
+}
+
+static int heap_probe(const struct bw_mem_spec *spec, struct bw_err *e)
+{
+	return dev_probe("/dev/dma_heap/system", "CONFIG_DMABUF_HEAPS_SYSTEM",
+			 e);
+}
+
+static int lib_alloc(const struct bw_mem_spec *spec, uint64_t size,
+		     struct bw_mem *m, struct bw_err *e, uint32_t type)
+{
+	struct ibv_dmabuf_alloc_attr a = { 0 };
+	int fd;
+	void *p;
+
+	a.type = type;
+	a.size = size;
+	a.numa_node = spec->node;
+	a.flags = spec->interleave ? IBV_DMABUF_ALLOC_INTERLEAVE : 0;
+	fd = ibv_alloc_dmabuf(&a);
+	if (fd < 0)
+		return bw_fail(e, errno, "%s", ibv_ext_last_error());
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		int err = errno;
+
+		close(fd);
+		return bw_fail(e, err, "mmap of the dma-buf: %s",
+			       strerror(err));
+	}
+	m->fd = fd;
+	m->map = p;
+	m->size = size;
+	m->iova = (uintptr_t)p;
+	m->node = spec->node;
+	{
+		const char *what = type == IBV_DMABUF_ALLOC_UDMABUF ?
+					   "udmabuf" :
+					   "system-heap dma-buf";
+
+		if (spec->interleave)
+			snprintf(m->desc, sizeof(m->desc),
+				 "%s interleaved over all nodes", what);
+		else if (spec->node >= 0)
+			snprintf(m->desc, sizeof(m->desc), "%s on node %d",
+				 what, spec->node);
+		else
+			snprintf(m->desc, sizeof(m->desc), "%s", what);
+	}
+	return 0;
+}
+
+static int udmabuf_alloc(const struct bw_mem_spec *spec, uint64_t size,
+			 struct bw_mem *m, struct bw_err *e)
+{
+	return lib_alloc(spec, size, m, e, IBV_DMABUF_ALLOC_UDMABUF);
+}
+
+static int heap_alloc(const struct bw_mem_spec *spec, uint64_t size,
+		      struct bw_mem *m, struct bw_err *e)
+{
+	return lib_alloc(spec, size, m, e, IBV_DMABUF_ALLOC_HEAP_SYSTEM);
+}
+
+const struct bw_mem_ops bw_mem_udmabuf = {
+	.name = "udmabuf",
+	.synopsis = "udmabuf[:node=N|:interleave]",
+	.dmabuf = true,
+	.probe = udmabuf_probe,
+	.alloc = udmabuf_alloc,
+	.free = host_free,
+	.write = bw_mem_map_write,
+	.read = bw_mem_map_read,
+};
+
+const struct bw_mem_ops bw_mem_heap = {
+	.name = "heap",
+	.synopsis = "heap[:node=N]",
+	.dmabuf = true,
+	.probe = heap_probe,
+	.alloc = heap_alloc,
+	.free = host_free,
+	.write = bw_mem_map_write,
+	.read = bw_mem_map_read,
+};
