@@ -114,7 +114,7 @@ def _check(ret, func):
 
 
 # ============================================================================ sysfs root
-_root_lock = threading.Lock()
+_root_lock = threading.RLock()  # nested blocks in one thread are fine
 
 
 def sysfs_root():

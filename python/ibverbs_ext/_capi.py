@@ -18,7 +18,8 @@ IBV_EXT_NAME_LEN = 64
 IBV_EXT_REASON_LEN = 512
 IBV_EXT_SYSFS_ROOT_ENV = "IBV_EXT_SYSFS_ROOT"
 
-# The environment variable that names the library file to load (else the soname).
+# The environment variable that names the library file to load (else, when this module runs
+# from the source tree, the build tree's library; else the soname through the loader).
 LIBRARY_ENV = "IBV_EXT_LIBRARY"
 SONAME = "libibverbs-ext.so.1"
 VERBS_SONAME = "libibverbs.so.1"
@@ -134,8 +135,24 @@ STRUCTS = (ibv_dmabuf_info, ibv_dma_endpoint, ibv_dma_path_hints, ibv_dma_choice
 
 
 # ----------------------------------------------------------------------------- loading
+def _source_tree_library():
+    """The build tree's library when this module runs from the project's source tree
+    (python/ibverbs_ext next to VERSION and CMakeLists.txt): $DMP_BUILD, else ./build."""
+    top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if not (os.path.isfile(os.path.join(top, "VERSION")) and
+            os.path.isfile(os.path.join(top, "libibverbs-ext", "include", "infiniband",
+                                        "verbs_ext.h"))):
+        return None
+    build = os.environ.get("DMP_BUILD") or os.path.join(top, "build")
+    path = os.path.join(build, "libibverbs-ext", SONAME)
+    return path if os.path.isfile(path) else None
+
+
 def _load(env, soname, what):
+    """Load $env if set; else, from the source tree, the build tree's library; else soname."""
     path = os.environ.get(env) if env else None
+    if env and not path:
+        path = _source_tree_library()
     name = path or soname
     try:
         return ctypes.CDLL(name, use_errno=True), name
