@@ -250,6 +250,10 @@ int bw_recv(struct bw_conn *c, struct bw_msg *m, double timeout,
 				       "the %s closed the connection", c->peer);
 		if (errno == EINTR)
 			continue;
+		if (errno == ECONNRESET)
+			return bw_fail(e, ECONNRESET,
+				       "the %s closed the connection (reset)",
+				       c->peer);
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return bw_fail(e, errno, "connection to the %s: %s",
 				       c->peer, strerror(errno));
@@ -293,12 +297,14 @@ int bw_send(struct bw_conn *c, const struct bw_msg *m, double timeout,
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-			return bw_fail(e, errno == EPIPE ? ECONNRESET : errno,
-				       "sending to the %s: %s", c->peer,
-				       errno == EPIPE ?
-					       "it closed the connection" :
-					       strerror(errno));
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			if (errno == EPIPE || errno == ECONNRESET)
+				return bw_fail(e, ECONNRESET,
+					       "the %s closed the connection",
+					       c->peer);
+			return bw_fail(e, errno, "sending to the %s: %s",
+				       c->peer, strerror(errno));
+		}
 		if (poll(&p, 1, ms_left(deadline)) == 0)
 			return bw_fail(e, ETIMEDOUT,
 				       "the %s accepts no data for %g s",
