@@ -771,10 +771,12 @@ def pd_address(pd):
 class MR(_Resource):
     """A dma-buf MR made by ``ibv_reg_dmabuf_mr_ex()``; ``close()`` is ``ibv_dereg_mr()``.
 
-    ``lkey``, ``rkey``, ``iova`` (== ``addr``, the address work requests use), ``length``,
-    ``handle`` come from the ``struct ibv_mr``; ``choice`` (the endpoint used and why) and
-    ``source`` (what backs the buffer) from the library. Use the keys with pyverbs SGEs and
-    work requests: ``SGE(mr.iova, n, mr.lkey)``, ``wr.set_wr_rdma(mr.rkey, mr.iova)``.
+    ``lkey``, ``rkey``, ``length``, ``handle`` and ``addr`` come from the ``struct ibv_mr``
+    (for dma-buf MRs libibverbs reports the dma-buf *offset* as ``addr``); ``iova`` is the
+    address work requests use: byte ``k`` of the dma-buf is at ``mr.iova + k - mr.offset``
+    (see :meth:`address_of`). ``choice`` (the endpoint used and why) and ``source`` (what
+    backs the buffer) come from the library. With pyverbs:
+    ``SGE(mr.address_of(k), n, mr.lkey)``, ``wr.set_wr_rdma(mr.rkey, mr.address_of(k))``.
 
     The MR keeps its PD object (and so the device context) alive; close MRs before closing
     a pyverbs PD or Context explicitly (pyverbs does not know of them: its
@@ -783,24 +785,30 @@ class MR(_Resource):
 
     _what = "MR"
 
-    def __init__(self, address, pd, fd, offset, access, choice, source, dmabuf=None):
+    def __init__(self, address, pd, fd, offset, iova, access, choice, source, dmabuf=None):
         self.address = address
         self.pd = pd
         self.fd = fd
         self.offset = offset
+        self.iova = iova
         self.access = access
         self.choice = choice
         self.source = source
         self.dmabuf = dmabuf
         c = _capi.ibv_mr.from_address(address)
         self.lkey, self.rkey, self.handle = c.lkey, c.rkey, c.handle
-        self.iova = c.addr or 0
+        self.addr = c.addr or 0
         self.length = c.length
         self._closed = False
         if isinstance(pd, PD):
             pd._mrs.add(self)
 
-    addr = property(lambda self: self.iova)
+    def address_of(self, k):
+        """The I/O virtual address of byte *k* of the dma-buf (for SGEs and RDMA WRs)."""
+        if not self.offset <= k <= self.offset + self.length:
+            raise ValueError(f"dma-buf offset {k} is outside the MR "
+                             f"({self.offset}..{self.offset + self.length})")
+        return self.iova + k - self.offset
 
     def close(self):
         """ibv_dereg_mr(); idempotent."""
@@ -861,7 +869,7 @@ def reg_dmabuf_mr_ex(pd, dmabuf, length=None, offset=0, iova=None, access=ACCESS
     if not address:
         raise _fail(ctypes.get_errno() or _errno.EIO, "ibv_reg_dmabuf_mr_ex")
     try:
-        return MR(address, pd, fd, offset, int(access),
+        return MR(address, pd, fd, offset, iova, int(access),
                   Choice._from_c(choice) if comp_mask & _capi.IBV_REG_DMABUF_MR_EX_CHOICE
                   else None,
                   DmabufInfo._from_c(source) if comp_mask & _capi.IBV_REG_DMABUF_MR_EX_SOURCE

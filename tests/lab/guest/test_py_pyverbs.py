@@ -1,0 +1,275 @@
+# SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+"""ibverbs_ext next to pyverbs in one program (runs INSIDE the lab).
+
+A pyverbs PD is registered against through its `pd` property (the struct ibv_pd * as an
+int: checked here against the ibv_pd it points to), and the MR's lkey/rkey/iova go into
+pyverbs SGEs and RDMA work requests. Traffic: a loopback RC QP pair on one rxe device
+(RoCE v2 IPv4 GID), RDMA WRITE then RDMA READ, every byte checked — through the dma-buf's
+own mapping on the dma-buf side, through pyverbs' MR buffer on the host side.
+
+Both kernels: the pointer checks, the traffic harness with ordinary (host memory) MRs.
+Stock 6.12: a dma-buf registration against a pyverbs PD fails with EOPNOTSUPP and the reason.
+Patched: dma-buf MRs (udmabuf on either node, interleaved, system heap) carry the traffic;
+close order between ibverbs_ext MRs and pyverbs objects.
+"""
+
+import errno
+import os
+import sys
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.join(REPO, "python"))
+try:
+    import ibverbs_ext as ix
+    from ibverbs_ext import _capi
+except ImportError as e:
+    pytest.skip(f"ibverbs_ext cannot be loaded (build the library: cmake -S . -B build && "
+                f"cmake --build build): {e}", allow_module_level=True)
+
+MiB = 1 << 20
+IOVA_BASE = 0x7f00_0000_0000
+
+
+@pytest.fixture(scope="module")
+def pv():
+    """pyverbs (importing it takes ~10 s under TCG)."""
+    try:
+        import pyverbs.enums as e
+        from pyverbs.addr import AHAttr, GlobalRoute
+        from pyverbs.cq import CQ
+        from pyverbs.device import Context
+        from pyverbs.mr import MR
+        from pyverbs.pd import PD
+        from pyverbs.pyverbs_error import PyverbsRDMAError
+        from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
+        from pyverbs.wr import SGE, SendWR
+    except ImportError as ex:
+        pytest.skip(f"pyverbs is not installed (python3-pyverbs): {ex}")
+    return type("pv", (), dict(e=e, AHAttr=AHAttr, GlobalRoute=GlobalRoute, CQ=CQ,
+                               Context=Context, MR=MR, PD=PD, QP=QP, QPAttr=QPAttr,
+                               QPCap=QPCap, QPInitAttr=QPInitAttr, SGE=SGE, SendWR=SendWR,
+                               PyverbsRDMAError=PyverbsRDMAError))
+
+
+@pytest.fixture
+def ctx_pd(pv, nic):
+    ctx = pv.Context(name=nic.rxe)
+    pd = pv.PD(ctx)
+    yield ctx, pd
+    pd.close()
+    ctx.close()
+
+
+def pattern(n, seed):
+    one = bytes((i * 13 + seed) & 0xFF for i in range(251))
+    return (one * (n // 251 + 1))[:n]
+
+
+# ----------------------------------------------------------------------------- pointers
+def test_pyverbs_pd_property_is_the_ibv_pd_pointer(ctx_pd):
+    ctx, pd = ctx_pd
+    assert isinstance(pd.pd, int) and isinstance(ctx.context, int)
+    addr = ix.pd_address(pd)
+    c = _capi.ibv_pd.from_address(addr)
+    assert c.handle == pd.handle, "struct ibv_pd.handle at pd.pd is pyverbs' handle"
+    assert c.context == ctx.context, "struct ibv_pd.context at pd.pd is pyverbs' context"
+    assert ctx.name == ctx_pd[0].name and isinstance(ctx.name, str)
+
+
+def test_choice_takes_a_pyverbs_context(ctx_pd, nic):
+    ctx, _ = ctx_pd
+    c = ix.select_dma_endpoint(ctx, f"system:node={nic.numa_node}")
+    assert c.ibdev == nic.rxe and c.endpoint.pci == nic.pci, c.reason
+
+
+def test_closed_pyverbs_pd_is_refused(pv, nic):
+    ctx = pv.Context(name=nic.rxe)
+    pd = pv.PD(ctx)
+    pd.close()
+    with ix.alloc_dmabuf(MiB) as buf, pytest.raises(ValueError, match="the PD is closed"):
+        ix.reg_dmabuf_mr_ex(pd, buf)
+    ctx.close()
+
+
+@pytest.mark.stock_only
+def test_reg_with_pyverbs_pd_refused_on_stock(ctx_pd, nic):
+    _, pd = ctx_pd
+    with ix.alloc_dmabuf(2 * MiB, numa_node=nic.numa_node) as buf:
+        e = pytest.raises(ix.IbvExtError, ix.reg_dmabuf_mr_ex, pd, buf,
+                          access=ix.ACCESS_LOCAL_WRITE).value
+    assert e.errno == errno.EOPNOTSUPP, e
+    assert "no dma-buf MR support" in e.reason, e
+
+
+@pytest.mark.patched_only
+def test_close_order_with_pyverbs(pv, nic):
+    """pyverbs does not know ibverbs_ext's MRs: its PD refuses to go (EBUSY) while one is
+    registered, and goes once the MR is closed."""
+    ctx = pv.Context(name=nic.rxe)
+    pd = pv.PD(ctx)
+    with ix.alloc_dmabuf(2 * MiB) as buf:
+        mr = ix.reg_dmabuf_mr_ex(pd, buf, access=ix.ACCESS_LOCAL_WRITE)
+        assert mr.pd is pd
+        with pytest.raises(pv.PyverbsRDMAError) as ei:
+            pd.close()
+        assert ei.value.error_code == errno.EBUSY
+        mr.close()
+    pd.close()
+    ctx.close()
+
+
+# ----------------------------------------------------------------------------- traffic
+class Region:
+    """Registered memory for the traffic test: `host` (a pyverbs MR) or a test dma-buf
+    (ibverbs_ext MR against the pyverbs PD). addr(k): the address of byte k for WRs."""
+
+    def __init__(self, pv, pd, spec, size, access, iova):
+        self.spec = spec
+        self.dmabuf = None
+        if spec == "host":
+            self.mr = pv.MR(pd, size, access)
+            self.lkey, self.rkey = self.mr.lkey, self.mr.rkey
+            self.base = self.mr.buf
+            self.choice = None
+            return
+        kind, _, opt = spec.partition(":")
+        node = int(opt.split("=")[1]) if opt.startswith("node=") else None
+        self.dmabuf = ix.alloc_dmabuf(size, kind, numa_node=node,
+                                      interleave=opt == "interleave")
+        self.mr = ix.reg_dmabuf_mr_ex(pd, self.dmabuf, access=access, iova=iova)
+        self.lkey, self.rkey = self.mr.lkey, self.mr.rkey
+        self.base = self.mr.address_of(0)
+        self.choice = self.mr.choice
+
+    def addr(self, k):
+        return self.base + k
+
+    def write(self, data, off):
+        if self.dmabuf:
+            self.dmabuf.write(data, off)
+        else:
+            self.mr.write(data, len(data), off)
+
+    def read(self, n, off):
+        if self.dmabuf:
+            return self.dmabuf.read(off, n)
+        return self.mr.read(n, off)
+
+    def close(self):
+        self.mr.close()
+        if self.dmabuf:
+            self.dmabuf.close()
+
+
+class LoopbackRC:
+    """Two RC QPs on one device connected to each other through the RoCE v2 IPv4 GID."""
+
+    def __init__(self, pv, ctx, pd, gid_index):
+        e = pv.e
+        self.pv = pv
+        self.cq = pv.CQ(ctx, 16)
+        cap = pv.QPCap(max_send_wr=8, max_recv_wr=8, max_send_sge=1, max_recv_sge=1)
+        init = pv.QPInitAttr(qp_type=e.IBV_QPT_RC, scq=self.cq, rcq=self.cq, cap=cap)
+        access = e.IBV_ACCESS_LOCAL_WRITE | e.IBV_ACCESS_REMOTE_WRITE | \
+            e.IBV_ACCESS_REMOTE_READ
+        self.qps = []
+        for _ in range(2):
+            a = pv.QPAttr(port_num=1)
+            a.qp_access_flags = access
+            self.qps.append(pv.QP(pd, init, a))
+        gid = ctx.query_gid(1, gid_index)
+        for me, peer in ((0, 1), (1, 0)):
+            a = pv.QPAttr(port_num=1)
+            a.qp_access_flags = access
+            a.path_mtu = e.IBV_MTU_1024
+            a.max_dest_rd_atomic = 1
+            a.max_rd_atomic = 1
+            a.min_rnr_timer = 12
+            a.timeout = 14
+            a.retry_cnt = 7
+            a.rnr_retry = 7
+            a.rq_psn = 0
+            a.sq_psn = 0
+            a.dest_qp_num = self.qps[peer].qp_num
+            gr = pv.GlobalRoute(dgid=gid, sgid_index=gid_index)
+            a.ah_attr = pv.AHAttr(port_num=1, is_global=1, gr=gr)
+            self.qps[me].to_rts(a)
+
+    def rdma(self, qp_index, opcode, local, loff, remote, roff, n, wr_id, timeout=60):
+        pv = self.pv
+        sge = pv.SGE(local.addr(loff), n, local.lkey)
+        wr = pv.SendWR(wr_id=wr_id, opcode=opcode, num_sge=1, sg=[sge],
+                       send_flags=pv.e.IBV_SEND_SIGNALED)
+        wr.set_wr_rdma(remote.rkey, remote.addr(roff))
+        self.qps[qp_index].post_send(wr)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            npolled, wcs = self.cq.poll()
+            if npolled:
+                wc = wcs[0]
+                assert wc.wr_id == wr_id, wc
+                assert wc.status == pv.e.IBV_WC_SUCCESS, \
+                    f"{opcode}: completion status {wc.status} (vendor err {wc.vendor_err})"
+                return
+            time.sleep(0.001)
+        raise AssertionError(f"no completion for wr {wr_id} within {timeout} s")
+
+    def close(self):
+        for qp in self.qps:
+            qp.close()
+        self.cq.close()
+
+
+def run_write_read(pv, ctx, pd, gid_index, src_spec, dst_spec, size=3 * MiB, n=2 * MiB + 4096,
+                   soff=4096, doff=8192):
+    e = pv.e
+    access = ix.ACCESS_LOCAL_WRITE | ix.ACCESS_REMOTE_WRITE | ix.ACCESS_REMOTE_READ
+    src = Region(pv, pd, src_spec, size, access, IOVA_BASE)
+    dst = Region(pv, pd, dst_spec, size, access, IOVA_BASE + 0x1000_0000)
+    rc = None
+    try:
+        rc = LoopbackRC(pv, ctx, pd, gid_index)
+        data = pattern(n, 5)
+        src.write(data, soff)
+        dst.write(b"\0" * size, 0)
+        # RDMA WRITE src -> dst through QP 0; check every byte and the untouched edges.
+        rc.rdma(0, e.IBV_WR_RDMA_WRITE, src, soff, dst, doff, n, 1)
+        assert dst.read(n, doff) == data, f"{src_spec} -> {dst_spec}: RDMA WRITE data differ"
+        assert dst.read(doff, 0) == b"\0" * doff and \
+            dst.read(size - doff - n, doff + n) == b"\0" * (size - doff - n), "wrote outside"
+        # RDMA READ dst -> src through QP 1 into a cleared source.
+        src.write(b"\xff" * size, 0)
+        rc.rdma(1, e.IBV_WR_RDMA_READ, src, 0, dst, doff, n, 2)
+        assert src.read(n, 0) == data, f"{dst_spec} -> {src_spec}: RDMA READ data differ"
+        assert src.read(size - n, n) == b"\xff" * (size - n), "read landed outside"
+        return src.choice, dst.choice
+    finally:
+        if rc:
+            rc.close()
+        src.close()
+        dst.close()
+
+
+def test_write_read_host_memory(pv, ctx_pd, nic):
+    """The harness itself, with ordinary pyverbs MRs (both kernels)."""
+    ctx, pd = ctx_pd
+    run_write_read(pv, ctx, pd, nic.rxe_ipv4_gid_index, "host", "host")
+
+
+@pytest.mark.patched_only
+@pytest.mark.parametrize("src,dst", [
+    ("udmabuf:node=0", "udmabuf:node=1"),
+    ("host", "udmabuf:node=1"),
+    ("udmabuf:node=0", "host"),
+    ("heap", "udmabuf:interleave"),
+])
+def test_write_read_dmabuf_mrs(pv, ctx_pd, nic, src, dst):
+    ctx, pd = ctx_pd
+    choices = run_write_read(pv, ctx, pd, nic.rxe_ipv4_gid_index, src, dst)
+    for spec, choice in zip((src, dst), choices):
+        if choice is not None:
+            assert choice.endpoint.pci == nic.pci, (spec, choice.reason)
