@@ -192,19 +192,20 @@ def test_pyverbs_sge_takes_the_mr_fields(pyverbs):
 
 # ----------------------------------------------------------------------------- install
 def test_cmake_install_puts_a_working_module(tmp_path):
-    if not os.path.isfile(os.path.join(BUILD, "cmake_install.cmake")):
-        pytest.skip(f"no configured build tree at {BUILD}")
+    """The install rules of python/ (run alone: python's cmake_install.cmake), and the
+    installed module finding the library through the loader by soname."""
+    script = os.path.join(BUILD, "python", "cmake_install.cmake")
+    if not os.path.isfile(script):
+        pytest.skip(f"no configured build tree with python/ at {BUILD}")
     dest = tmp_path / "root"
-    r = subprocess.run(["cmake", "--install", BUILD, "--prefix", str(dest)],
+    r = subprocess.run(["cmake", f"-DCMAKE_INSTALL_PREFIX={dest}", "-P", script],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     pkgs = glob.glob(str(dest / "lib" / "python3*" / "*-packages" / "ibverbs_ext"))
-    assert len(pkgs) == 1, os.listdir(dest / "lib")
+    assert len(pkgs) == 1, r.stdout
     assert sorted(os.listdir(pkgs[0])) == ["__init__.py", "_capi.py", "_version.py"]
-    libs = glob.glob(str(dest / "lib*" / "**" / "libibverbs-ext.so.1"), recursive=True)
-    assert libs
     env = dict(os.environ, PYTHONPATH=os.path.dirname(pkgs[0]),
-               LD_LIBRARY_PATH=os.path.dirname(libs[0]))
+               LD_LIBRARY_PATH=os.path.join(BUILD, "libibverbs-ext"))
     env.pop("IBV_EXT_LIBRARY", None)
     r = subprocess.run([sys.executable, "-c",
                         "import ibverbs_ext as ix; print(ix.__version__, ix.library_path, "
