@@ -745,11 +745,66 @@ class PD(_Resource):
         return f"<ibverbs_ext.PD of {self.ctx.name}{' closed' if self._closed else ''}>"
 
 
+def _pyverbs_base(obj, name):
+    """The pyverbs.base class *name* in obj's MRO, or None (obj is no pyverbs object)."""
+    for c in type(obj).__mro__:
+        if c.__name__ == name and c.__module__ == "pyverbs.base":
+            return c
+    return None
+
+
+def _pyverbs_c_pointer(obj):
+    """The C pointer a pyverbs object wraps (PD: ibv_pd *, Context: ibv_context *), read
+    from the object's memory: Cython lays out a cdef class as its base's struct followed by
+    its own fields, and the first field of PD and Context (pd.pxd, device.pxd) is that
+    pointer, so it sits at PyverbsCM's basic size. The caller validates what it finds."""
+    base = _pyverbs_base(obj, "PyverbsCM")
+    off = base.__basicsize__
+    if off % ctypes.sizeof(ctypes.c_void_p) or off + 8 > type(obj).__basicsize__:
+        return None
+    return ctypes.c_void_p.from_address(id(obj) + off).value or 0
+
+
+def _pyverbs_pd_address(pd):
+    """The struct ibv_pd * of a pyverbs PD, never through its `pd` property.
+
+    rdma-core 44's pyverbs (Debian 12) implements `PD.pd` as `<object>self.pd`: reading it
+    treats the ibv_pd as a Python object (increments its first word, then crashes). Later
+    pyverbs return the pointer as an int, but the layout route works for both and is
+    validated: the struct ibv_pd found must carry the PD's kernel handle and point to the
+    ibv_context of the PD's pyverbs Context, whose cmd_fd is the Context's."""
+    import gc
+
+    addr = _pyverbs_c_pointer(pd)
+    if addr == 0:
+        raise ValueError("the PD is closed (its address is NULL)")
+    refs = gc.get_referents(pd)
+    ctxs = [o for o in refs if _pyverbs_base(o, "PyverbsCM") and type(o).__name__ == "Context"]
+    bad = ("cannot locate the struct ibv_pd * of this pyverbs PD (pyverbs object layout not "
+           "recognised: {}); pass the address as an int instead")
+    if addr is None or addr < 4096 or addr % 8 or addr in {id(o) for o in refs}:
+        raise TypeError(bad.format("no C pointer where PD.pd should be"))
+    if len(ctxs) != 1:
+        raise TypeError(bad.format(f"{len(ctxs)} Context objects referenced by the PD"))
+    ctx = ctxs[0]
+    ctx_addr = _pyverbs_c_pointer(ctx)
+    if not ctx_addr:
+        raise ValueError("the PD's device context is closed")
+    c = _capi.ibv_pd.from_address(addr)
+    if c.handle != pd.handle or c.context != ctx_addr:
+        raise TypeError(bad.format("handle or context do not match"))
+    if _capi.ibv_context.from_address(ctx_addr).cmd_fd != ctx.cmd_fd:
+        raise TypeError(bad.format("the context's cmd_fd does not match"))
+    return addr
+
+
 def pd_address(pd):
     """The ``struct ibv_pd *`` of *pd* as an int.
 
-    *pd*: an ibverbs_ext.PD; a pyverbs ``PD`` (its ``pd`` property is the C pointer as an
-    int, 0 once closed); or an int address.
+    *pd*: an ibverbs_ext.PD; a pyverbs ``PD`` (found in the object's memory and validated
+    against its handle and Context, see _pyverbs_pd_address: pyverbs 44's ``pd`` property
+    must not be read); any other object whose ``pd`` attribute is the address as an int; or
+    an int address.
     """
     if isinstance(pd, PD):
         pd._require_open()
@@ -758,6 +813,10 @@ def pd_address(pd):
         raise TypeError("pd must be a PD, a pyverbs PD or an address")
     if isinstance(pd, int):
         addr = pd
+    elif _pyverbs_base(pd, "PyverbsCM") is not None:
+        if "PD" not in {c.__name__ for c in type(pd).__mro__}:
+            raise TypeError(f"a pyverbs {type(pd).__name__} is not a PD")
+        addr = _pyverbs_pd_address(pd)
     else:
         addr = getattr(pd, "pd", None)
         if not isinstance(addr, int) or isinstance(addr, bool):

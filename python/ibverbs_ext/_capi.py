@@ -130,8 +130,20 @@ class ibv_mr(ctypes.Structure):
     ]
 
 
+class ibv_context(ctypes.Structure):
+    """The head of struct ibv_context, up to num_comp_vectors (read only, never allocated)."""
+    _partial_ = True
+    _fields_ = [
+        ("device", ctypes.c_void_p),
+        ("ops", ctypes.c_void_p * 32),  # struct ibv_context_ops: 32 function pointers
+        ("cmd_fd", ctypes.c_int),
+        ("async_fd", ctypes.c_int),
+        ("num_comp_vectors", ctypes.c_int),
+    ]
+
+
 STRUCTS = (ibv_dmabuf_info, ibv_dma_endpoint, ibv_dma_path_hints, ibv_dma_choice,
-           ibv_reg_dmabuf_mr_ex_attr, ibv_dmabuf_alloc_attr, ibv_pd, ibv_mr)
+           ibv_reg_dmabuf_mr_ex_attr, ibv_dmabuf_alloc_attr, ibv_pd, ibv_mr, ibv_context)
 
 
 # ----------------------------------------------------------------------------- loading

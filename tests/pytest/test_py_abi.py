@@ -99,8 +99,9 @@ def c_facts(tmp_path_factory):
 @pytest.mark.parametrize("st", _capi.STRUCTS, ids=lambda s: s.__name__)
 def test_struct_layout_matches_c(st, c_facts):
     n = st.__name__
-    assert ctypes.sizeof(st) == c_facts[("size", n)], n
-    assert ctypes.alignment(st) == c_facts[("align", n)], n
+    if not getattr(st, "_partial_", False):  # partial: the head of a larger struct
+        assert ctypes.sizeof(st) == c_facts[("size", n)], n
+        assert ctypes.alignment(st) == c_facts[("align", n)], n
     for field, ftype in st._fields_:
         assert getattr(st, field).offset == c_facts[("offset", f"{n}.{field}")], f"{n}.{field}"
         assert ctypes.sizeof(ftype) == c_facts[("fsize", f"{n}.{field}")], f"{n}.{field}"
