@@ -108,7 +108,8 @@ def main():
     p.add_argument("--peer", help="the server side runs there (--serve); default: loopback")
     p.add_argument("--serve", action="store_true", help="be the server side of --peer")
     p.add_argument("--bw", default=os.path.join(BUILD, "tools/bw/ibv_dmabuf_bw"))
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    p.add_argument("--json-out", help="also write the JSON to this file")
     a = p.parse_args()
     if a.serve:
         return serve(a)
@@ -147,10 +148,13 @@ def main():
                       "bw_peak": [x["peak"] for x in r["bw"]],
                       "perftest_median": pt, "bw_median": bw,
                       "ratio": bw / pt if pt else None})
+    doc = {"op": a.op, "device": a.dev, "mem": a.mem, "peer": a.peer or "loopback",
+           "tx_depth": a.depth, "cq_mod": a.cq_mod, "repeat": a.repeat, "rows": table}
+    if a.json_out:
+        with open(a.json_out, "w") as f:
+            json.dump(doc, f, indent=1)
     if a.json:
-        json.dump({"op": a.op, "device": a.dev, "mem": a.mem, "peer": a.peer or "loopback",
-                   "tx_depth": a.depth, "cq_mod": a.cq_mod, "repeat": a.repeat,
-                   "rows": table}, sys.stdout, indent=1)
+        json.dump(doc, sys.stdout, indent=1)
         print()
         return 0
     tool = PERFTEST[a.op]

@@ -38,7 +38,7 @@
 
 #define MAX_PATHS 8
 #define MAX_QPS 16
-#define SLOT_BYTES (1u << 20)	/* a QP's ring of message slots spans ~1 MiB */
+#define SLOT_BYTES 4096u	/* ring of message slots per QP: max(size, 4 KiB) */
 #define SWEEP_MAX (8u << 20)	/* -a: 2 B .. 8 MiB, as perftest */
 #define MiB 1048576.0
 

@@ -89,9 +89,11 @@ struct bench {
 	struct ibv_pd *pd;
 	bool software;		/* rxe/siw: has a sysfs "parent" netdev */
 	struct cell cells[MAX_SIZES][M_COUNT];
-	struct ibv_dmabuf_info source;
+	struct ibv_dmabuf_info source;	/* from the last _ex */
 	struct ibv_dma_choice choice;
 	bool have_choice;
+	struct ibv_dmabuf_info queried;	/* from the query step */
+	bool have_query;
 	char mem_desc[160];
 	double *reg_t, *dereg_t;
 };
@@ -440,6 +442,10 @@ static void time_step(struct bench *b, struct bw_mem *m, enum method which,
 	}
 	c->ok = true;
 	c->reg = bw_summarize(b->reg_t, (size_t)n);
+	if (which == M_QUERY) {
+		b->queried = info;
+		b->have_query = true;
+	}
 }
 
 static void alloc_failed(struct bench *b, int si, const char *what,
@@ -523,6 +529,11 @@ static void print_text(struct bench *b)
 
 	printf("%s: %s port %u; dma-buf memory: %s (%s); ibv_reg_mr on host memory of the same size\n",
 	       prog, b->dev.name, b->dev.port, o->mem.text, b->mem_desc);
+	if (b->have_query)
+		printf("query: %s memory, node %d, exporter %s (%s)\n",
+		       ibv_dmabuf_source_str(b->queried.source),
+		       b->queried.numa_node, b->queried.exporter,
+		       ibv_dmabuf_origin_str(b->queried.origin));
 	if (b->have_choice)
 		printf("source: %s memory, node %d, exporter %s (%s); endpoint %u (%s %s): %s\n",
 		       ibv_dmabuf_source_str(b->source.source),
@@ -609,6 +620,14 @@ static void print_json(struct bench *b)
 	json_str(&j, "memory", o->mem.text);
 	json_str(&j, "memory_desc", b->mem_desc);
 	json_str(&j, "policy", o->policy);
+	if (b->have_query) {
+		json_obj_begin(&j, "query");
+		json_str(&j, "source", ibv_dmabuf_source_str(b->queried.source));
+		json_str(&j, "origin", ibv_dmabuf_origin_str(b->queried.origin));
+		json_int(&j, "numa_node", b->queried.numa_node);
+		json_str(&j, "exporter", b->queried.exporter);
+		json_obj_end(&j);
+	}
 	if (b->have_choice) {
 		json_str(&j, "source", ibv_dmabuf_source_str(b->source.source));
 		json_str(&j, "origin", ibv_dmabuf_origin_str(b->source.origin));

@@ -1,0 +1,328 @@
+# SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+"""ibv_dmabuf_bw and ibv_dmabuf_regbench on real rxe devices (runs INSIDE the lab).
+
+Both kernels: WRITE/READ/SEND loopback on rxe0 with the data checked; a size sweep; two QPs;
+two paths at once (rxe0 + rxe1, each in loopback: traffic between the two devices of one guest
+does not work) with the endpoint of each path and why; a peer killed mid-run on either side
+ends the other with one line; parameter mismatch with real devices; the bandwidth against
+perftest's ib_write_bw in the same boot; ibv_dmabuf_regbench's rows.
+Stock 6.12: every dma-buf backend (udmabuf, system heap, DRM/vgem) stops at registration with
+the library's reason (rxe has no dma-buf MRs there).
+Patched: udmabuf and system-heap buffers carry WRITE/READ/SEND with --check, through the
+endpoint of the buffer's node; a DRM buffer is tried and its outcome reported.
+Two guests (labrun --peer-cmd): a client here against an ibv_dmabuf_bw server on the peer.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+import labguest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+BUILD = os.environ.get("DMP_BUILD", os.path.join(REPO, "build"))
+BW = os.path.join(BUILD, "tools/bw/ibv_dmabuf_bw")
+REGBENCH = os.path.join(BUILD, "tools/bw/ibv_dmabuf_regbench")
+COMPARE = os.path.join(REPO, "tools/bw/bw_compare.py")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built():
+    for tool in (BW, REGBENCH):
+        if not os.access(tool, os.X_OK):
+            pytest.skip(f"{tool} not built (cmake -S . -B build && cmake --build build)")
+
+
+def pair(port, server_args, client_args=None, timeout=180):
+    """Server and client of one run on this guest; returns (client, (rc, out, err)).
+
+    The client is run once: it retries the connection itself until the server listens.
+    """
+    base = [BW, "-p", str(port), "--timeout", "30"]
+    client_args = server_args if client_args is None else client_args
+    with labguest.Background(base + server_args) as srv:
+        time.sleep(0.3)
+        client = labguest.run(base + client_args + ["127.0.0.1"], timeout=timeout, check=False)
+        server = srv.wait(timeout=60)
+    return client, server
+
+
+def ok_json(client, server):
+    srv_rc, srv_out, srv_err = server
+    assert client.returncode == 0, f"client: {client.stdout}\n{client.stderr}\nserver: {srv_err}"
+    assert srv_rc == 0, f"server: {srv_out}\n{srv_err}"
+    return json.loads(client.stdout), json.loads(srv_out)
+
+
+def one_line(stderr, frag=""):
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, f"want one line, got: {stderr!r}"
+    assert frag in lines[0], lines[0]
+    return lines[0]
+
+
+# ------------------------------------------------------------------ host memory
+
+
+@pytest.mark.parametrize("op", ["write", "read", "send"])
+def test_op_loopback_checked(lab, tcp_port, op):
+    nic = lab.nics[0]
+    cli, srv = ok_json(*pair(tcp_port, ["-d", nic.rxe, "--op", op, "-n", "300", "--check",
+                                        "--json"]))
+    for side in (cli, srv):
+        assert side["op"] == op and side["check"], side
+        (res,) = side["results"]
+        assert res["bytes"] == 65536 and res["iterations"] == 300, res
+        assert res["check"] == "ok", res
+        assert res["messages"] == 300 and res["bw_avg_MiBps"] > 0, res
+        assert res["bw_peak_MiBps"] >= res["bw_avg_MiBps"], res
+    (path,) = cli["paths"]
+    assert path["registration"] == "ibv_reg_mr", path
+    assert path["endpoint"]["pci"] == nic.pci and path["endpoint"]["numa_node"] == 0, path
+    assert "ibv_reg_mr" in path["reason"], path
+    print(f"{op}: {cli['results'][0]['bw_avg_MiBps']:.1f} MiB/s")
+
+
+def test_sweep_checked_with_table(lab, tcp_port):
+    nic = lab.nics[0]
+    client, (srv_rc, srv_out, srv_err) = pair(tcp_port, ["-d", nic.rxe, "-a", "-s", "64K",
+                                                         "-n", "40", "--check"])
+    assert client.returncode == 0 and srv_rc == 0, f"{client.stderr}\n{srv_err}"
+    header = " #bytes     #iterations    BW peak[MiB/sec]    BW average[MiB/sec]   MsgRate[Mpps]"
+    for out in (client.stdout, srv_out):
+        assert header in out.splitlines(), out
+        rows = [ln.split() for ln in out.splitlines() if re.match(r" \d+\s+\d+\s", ln)]
+        assert [int(r[0]) for r in rows] == [2 << i for i in range(16)], out
+        assert all(r[1] == "40" for r in rows), out
+
+
+def test_two_qps(lab, tcp_port):
+    cli, _ = ok_json(*pair(tcp_port, ["-d", lab.nics[0].rxe, "-q", "2", "-n", "200",
+                                      "--check", "--json"]))
+    assert cli["qps_per_path"] == 2
+    assert cli["results"][0]["messages"] == 400 and cli["results"][0]["check"] == "ok"
+
+
+def test_two_paths_each_on_its_endpoint(lab, tcp_port):
+    """-d rxe0,rxe1: a path per device, a row per path, and which endpoint each used."""
+    devs = ",".join(n.rxe for n in lab.nics)
+    cli, srv = ok_json(*pair(tcp_port, ["-d", devs, "-n", "200", "--check", "--json"]))
+    assert [p["device"] for p in cli["paths"]] == [n.rxe for n in lab.nics]
+    for p, nic in zip(cli["paths"], lab.nics):
+        assert p["endpoint"]["pci"] == nic.pci and p["endpoint"]["numa_node"] == nic.numa_node
+        assert p["endpoint"]["via"] == nic.netdev, p
+        assert p["remote"]["device"] == nic.rxe, p
+    res = cli["results"][0]
+    assert res["messages"] == 400 and res["check"] == "ok"
+    assert [p["messages"] for p in res["paths"]] == [200, 200]
+    assert srv["results"][0]["paths"][1]["device"] == lab.nics[1].rxe
+
+
+def test_two_paths_text_report(lab, tcp_port):
+    devs = ",".join(n.rxe for n in lab.nics)
+    client, (srv_rc, srv_out, srv_err) = pair(tcp_port, ["-d", devs, "-n", "100"])
+    assert client.returncode == 0 and srv_rc == 0, f"{client.stderr}\n{srv_err}"
+    out = client.stdout
+    for i, nic in enumerate(lab.nics):
+        assert f" path {i}: {nic.rxe} port 1" in out, out
+        assert f"endpoint 0 (netdev {nic.pci} via {nic.netdev}, node {nic.numa_node})" in out
+    lines = out.splitlines()
+    total = [i for i, ln in enumerate(lines) if ln.startswith(" 65536 ")]
+    assert total and lines[total[0] + 1].startswith(" path0 ") and \
+        lines[total[0] + 2].startswith(" path1 "), out
+
+
+# ------------------------------------------------------------------ bad input with devices
+
+
+def test_mismatch_with_real_devices(lab, tcp_port):
+    dev = lab.nics[0].rxe
+    client, (srv_rc, _, srv_err) = pair(tcp_port, ["-d", dev, "--op", "read"],
+                                        ["-d", dev, "--op", "write"], timeout=60)
+    assert client.returncode == 1 and srv_rc == 1
+    one_line(client.stderr, "parameter mismatch with the server: --op write here, read on")
+    one_line(srv_err, "parameter mismatch with the client: --op read here, write on")
+
+
+def test_missing_device_on_one_side(lab, tcp_port):
+    client, (srv_rc, _, srv_err) = pair(tcp_port, ["-d", "rxe7"], ["-d", lab.nics[0].rxe],
+                                        timeout=60)
+    assert srv_rc == 1 and client.returncode == 1
+    one_line(srv_err, "no RDMA device 'rxe7' (this host has: ")
+    one_line(client.stderr, "server failed: no RDMA device 'rxe7'")
+
+
+@pytest.mark.parametrize("victim", ["server", "client"])
+def test_peer_killed_mid_run(lab, tcp_port, victim):
+    """SIGKILL one side while traffic flows: the other stops within seconds, one line, rc 1."""
+    dev = lab.nics[0].rxe
+    args = [BW, "-d", dev, "-p", str(tcp_port), "--timeout", "20", "-n", "2000000"]
+    with labguest.Background(args) as srv:
+        time.sleep(0.5)
+        with labguest.Background(args + ["127.0.0.1"]) as cli:
+            time.sleep(6)  # connected, registered, traffic running
+            assert srv.alive() and cli.alive(), (srv.result, cli.result)
+            dead, other = (srv, cli) if victim == "server" else (cli, srv)
+            dead.proc.send_signal(signal.SIGKILL)
+            t0 = time.monotonic()
+            rc, out, err = other.wait(timeout=60)
+            took = time.monotonic() - t0
+    assert rc == 1, (rc, out, err)
+    line = one_line(err)
+    peer = "server" if victim == "server" else "client"
+    assert peer in line, line
+    assert took < 25, f"{took:.1f} s to notice: {line}"
+    print(f"{victim} killed: the other side said in {took:.1f} s: {line}")
+
+
+# ------------------------------------------------------------------ dma-buf backends
+
+
+@pytest.fixture(scope="module")
+def drm_device():
+    """A DRM device for the drm backend: vgem (a module of the stock kernel)."""
+    if not (os.path.isdir("/dev/dri") and os.listdir("/dev/dri")):
+        modroot = os.environ.get("LAB_MODROOT")
+        if modroot:
+            labguest.run(["modprobe", "-d", modroot, "vgem"], check=False, timeout=60)
+    if not (os.path.isdir("/dev/dri") and os.listdir("/dev/dri")):
+        pytest.skip("no DRM device in this guest (vgem is a module of the stock kernel; the "
+                    "patched lab kernel is built without DRM)")
+    return sorted(os.listdir("/dev/dri"))
+
+
+@pytest.mark.stock_only
+@pytest.mark.parametrize("mem", ["udmabuf:node=0", "heap", "drm"])
+def test_stock_refuses_dmabuf_mrs_with_the_reason(lab, tcp_port, mem, request):
+    if mem == "drm":
+        request.getfixturevalue("drm_device")
+    dev = lab.nics[0].rxe
+    client, (srv_rc, _, srv_err) = pair(tcp_port, ["-d", dev, "--mem", mem, "-n", "10"],
+                                        timeout=60)
+    assert client.returncode == 1 and srv_rc == 1, (client.stdout, srv_err)
+    for err in (client.stderr, srv_err):
+        line = one_line(err, "ibv_reg_dmabuf_mr_ex of ")
+        assert "this kernel's driver has no dma-buf MR support" in line, line
+    print(one_line(client.stderr))
+
+
+def test_drm_buffer_is_made_and_never_guessed(lab, drm_device):
+    """A vgem dumb buffer exported with PRIME: made, queried; exporter "drm" is not guessed."""
+    r = labguest.run([BW, "--list-mem"])
+    assert any(ln.startswith("drm      available") for ln in r.stdout.splitlines()), r.stdout
+    r = labguest.run([REGBENCH, "-d", lab.nics[0].rxe, "--mem", "drm", "--sizes", "64K",
+                      "-n", "3", "--min-reps", "1", "--json"], timeout=300)
+    out = json.loads(r.stdout)
+    assert out["memory_desc"].startswith("vgem dumb buffer on /dev/dri/card"), out
+    assert out["query"]["exporter"] == "drm", out
+    if out["query"]["origin"] == "inferred":
+        assert out["query"]["source"] == "unknown", out
+    print("drm buffer:", out["memory_desc"], out["query"])
+
+
+@pytest.mark.patched_only
+@pytest.mark.parametrize("op", ["write", "read", "send"])
+@pytest.mark.parametrize("node", [0, 1])
+def test_patched_udmabuf_traffic_checked(lab, tcp_port, op, node):
+    nic = lab.nics[node]
+    cli, srv = ok_json(*pair(tcp_port, ["-d", nic.rxe, "--mem", f"udmabuf:node={node}",
+                                        "--op", op, "-n", "200", "--check", "--json"]))
+    assert cli["results"][0]["check"] == "ok"
+    for side in (cli, srv):
+        (p,) = side["paths"]
+        assert p["registration"] == "ibv_reg_dmabuf_mr_ex", p
+        assert p["source"]["type"] == "system", p
+        assert p["endpoint"]["pci"] == nic.pci and p["path_class"] == "PHB", p
+        assert p["reason"].startswith("chose endpoint 0"), p
+
+
+@pytest.mark.patched_only
+def test_patched_heap_traffic_checked(lab, tcp_port):
+    cli, _ = ok_json(*pair(tcp_port, ["-d", lab.nics[0].rxe, "--mem", "heap", "-n", "200",
+                                      "--check", "--json"]))
+    assert cli["results"][0]["check"] == "ok"
+    assert cli["paths"][0]["source"]["exporter"] == "system"
+
+
+@pytest.mark.patched_only
+def test_patched_two_paths_say_why(lab, tcp_port):
+    """A node-1 udmabuf on both devices: rxe1's endpoint is local (PHB), rxe0's remote (SYS)."""
+    devs = ",".join(n.rxe for n in lab.nics)
+    cli, _ = ok_json(*pair(tcp_port, ["-d", devs, "--mem", "udmabuf:node=1", "-n", "200",
+                                      "--check", "--json"]))
+    p0, p1 = cli["paths"]
+    assert p1["path_class"] == "PHB" and p0["path_class"] == "SYS", (p0, p1)
+    assert "node 1" in p0["reason"] and "node 1" in p1["reason"]
+    assert cli["results"][0]["check"] == "ok"
+
+
+@pytest.mark.patched_only
+def test_patched_drm_outcome_reported(lab, tcp_port, drm_device):
+    """A DRM (vgem) dma-buf: exporter "drm", unknown to the library; rxe may refuse it."""
+    client, (srv_rc, srv_out, srv_err) = pair(tcp_port, ["-d", lab.nics[0].rxe, "--mem", "drm",
+                                                         "-n", "100", "--check", "--json"])
+    if client.returncode == 0:
+        out = json.loads(client.stdout)
+        assert out["results"][0]["check"] == "ok"
+        assert out["paths"][0]["source"]["exporter"] == "drm"
+        print("drm: registered and checked:", out["paths"][0]["reason"])
+    else:
+        print("drm: refused:", one_line(client.stderr))
+
+
+# ------------------------------------------------------------------ figures
+
+
+def test_bandwidth_against_ib_write_bw(lab):
+    """Same boot, same settings, alternating runs: ibv_dmabuf_bw >= 0.9x ib_write_bw (medians).
+
+    The documented target is 0.95x (docs/benchmarks.md has the measured figure); TCG runs on a
+    shared 2-core host vary by tens of percent, so the test allows a little more.
+    """
+    r = labguest.run(["/usr/bin/python3", COMPARE, "--dev", lab.nics[0].rxe, "--sizes", "64K",
+                      "--iters", "1000", "--repeat", "3", "--json", "--port", "19400"],
+                     env={"DMP_BUILD": BUILD}, timeout=600)
+    (row,) = json.loads(r.stdout)["rows"]
+    print(f"ib_write_bw {row['perftest_avg']} vs ibv_dmabuf_bw {row['bw_avg']} MiB/s: "
+          f"ratio {row['ratio']:.3f}")
+    assert row["ratio"] >= 0.9, row
+
+
+def test_regbench_rows(lab):
+    r = labguest.run([REGBENCH, "-d", lab.nics[0].rxe, "--sizes", "4K,2M", "-n", "10",
+                      "--min-reps", "3", "--budget", "5", "--json"], timeout=300)
+    out = json.loads(r.stdout)
+    by = {m["method"]: m for m in out["sizes"][1]["methods"]}
+    assert by["ibv_reg_mr"]["ok"] and by["ibv_reg_mr"]["reg"]["median_us"] > 0
+    plain = by["ibv_reg_dmabuf_mr"]
+    assert not plain["ok"] and plain["error"].startswith("EOPNOTSUPP: libibverbs refuses"), plain
+    ex = by["ibv_reg_dmabuf_mr_ex"]
+    if lab.patched:
+        assert ex["ok"], ex
+        assert out["sizes"][1]["ratios"]["ex_over_ex_default"] is not None
+    else:
+        assert not ex["ok"] and "no dma-buf MR support" in ex["error"], ex
+    assert by["ibv_query_dmabuf"]["ok"] and by["ibv_select_dma_endpoint"]["ok"]
+
+
+# ------------------------------------------------------------------ two guests
+
+
+@pytest.mark.peer
+def test_client_against_server_on_peer(lab):
+    """Expects `ibv_dmabuf_bw -d rxe0 -n 500 --check` serving on the peer (--peer-cmd)."""
+    args = [BW, "-d", lab.nics[0].rxe, "-n", "500", "--check", "--json", "--timeout", "60",
+            lab.peer_ip]
+    r = labguest.run(args, check=False, timeout=180)
+    if r.returncode and "cannot connect" in r.stderr:
+        pytest.skip("no ibv_dmabuf_bw server on the peer (labrun --peer-cmd "
+                    "'build/tools/bw/ibv_dmabuf_bw -d rxe0 -n 500 --check')")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["results"][0]["check"] == "ok"
+    print(f"two guests: {out['results'][0]['bw_avg_MiBps']:.1f} MiB/s")
