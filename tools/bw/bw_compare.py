@@ -134,11 +134,22 @@ def main():
             print(f"bw_compare: {tool} {size} B run {rep}: {err or 'no result row'}",
                   file=sys.stderr)
             return 1
-        results.setdefault(size, {"perftest": [], "bw": []})[tool].append(row)
+        r = results.setdefault(size, {"perftest": [], "bw": [], "invalid": []})
+        if row["avg"] <= 0:
+            # perftest times with rdtsc; a guest whose TSCs are unsynchronized (TCG) sometimes
+            # gets 0.00. Such a run is left out of the median and counted.
+            r["invalid"].append(tool)
+            print(f"bw_compare: {tool} {size} B run {rep}: reported 0.00, left out",
+                  file=sys.stderr)
+            continue
+        r[tool].append(row)
 
     table = []
     for size in a.sizes:
         r = results[size]
+        if not r["perftest"] or not r["bw"]:
+            print(f"bw_compare: {size} B: no valid run of one of the tools", file=sys.stderr)
+            return 1
         pt = statistics.median(x["avg"] for x in r["perftest"])
         bw = statistics.median(x["avg"] for x in r["bw"])
         table.append({"bytes": size, "iterations": a.iters,
@@ -147,6 +158,7 @@ def main():
                       "perftest_peak": [x["peak"] for x in r["perftest"]],
                       "bw_peak": [x["peak"] for x in r["bw"]],
                       "perftest_median": pt, "bw_median": bw,
+                      "invalid_runs": r["invalid"],
                       "ratio": bw / pt if pt else None})
     doc = {"op": a.op, "device": a.dev, "mem": a.mem, "peer": a.peer or "loopback",
            "tx_depth": a.depth, "cq_mod": a.cq_mod, "repeat": a.repeat, "rows": table}
@@ -162,10 +174,12 @@ def main():
           f"ibv_dmabuf_bw BW average [MiB/s] (runs) | ratio of medians |")
     print("|---:|---:|---|---|---:|")
     for t in table:
-        fmt = lambda v: ", ".join(f"{x:.2f}" for x in v)
+        def fmt(tool, v):
+            bad = t["invalid_runs"].count(tool)
+            return ", ".join(f"{x:.2f}" for x in v) + (f"; {bad} run(s) printed 0.00" if bad else "")
         print(f"| {t['bytes']} | {t['iterations']} | **{t['perftest_median']:.2f}** "
-              f"({fmt(t['perftest_avg'])}) | **{t['bw_median']:.2f}** ({fmt(t['bw_avg'])}) | "
-              f"{t['ratio']:.3f} |")
+              f"({fmt('perftest', t['perftest_avg'])}) | **{t['bw_median']:.2f}** "
+              f"({fmt('bw', t['bw_avg'])}) | {t['ratio']:.3f} |")
     return 0
 
 
