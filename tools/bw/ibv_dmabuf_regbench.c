@@ -305,9 +305,11 @@ static struct ibv_mr *do_plain(struct bench *b, struct bw_mem *m, int *err,
 
 static struct ibv_mr *ex_reg(struct bench *b, struct bw_mem *m, int *err,
 			     char *why, size_t len,
-			     const struct ibv_dma_path_hints *h)
+			     const struct ibv_dma_path_hints *h, bool keep)
 {
 	struct ibv_reg_dmabuf_mr_ex_attr a = { 0 };
+	struct ibv_dmabuf_info source;
+	struct ibv_dma_choice choice;
 	struct ibv_mr *mr;
 
 	/* As an application would ask: hints in, choice and source out. */
@@ -322,13 +324,16 @@ static struct ibv_mr *ex_reg(struct bench *b, struct bw_mem *m, int *err,
 		a.hints.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
 		a.hints.numa_node = m->node;
 	}
-	a.choice = &b->choice;
-	a.source = &b->source;
+	a.choice = &choice;
+	a.source = &source;
 	mr = ibv_reg_dmabuf_mr_ex(b->pd, &a);
 	if (!mr) {
 		*err = errno;
 		snprintf(why, len, "%s", ibv_ext_last_error());
-	} else {
+	} else if (keep) {
+		/* The report shows what the automatic (or --path) row chose. */
+		b->choice = choice;
+		b->source = source;
 		b->have_choice = true;
 	}
 	return mr;
@@ -337,7 +342,7 @@ static struct ibv_mr *ex_reg(struct bench *b, struct bw_mem *m, int *err,
 static struct ibv_mr *do_ex(struct bench *b, struct bw_mem *m, int *err,
 			    char *why, size_t len)
 {
-	return ex_reg(b, m, err, why, len, &b->o->hints);
+	return ex_reg(b, m, err, why, len, &b->o->hints, true);
 }
 
 static struct ibv_mr *do_ex_default(struct bench *b, struct bw_mem *m,
@@ -345,7 +350,7 @@ static struct ibv_mr *do_ex_default(struct bench *b, struct bw_mem *m,
 {
 	struct ibv_dma_path_hints h = { .policy = IBV_DMA_PATH_DEFAULT };
 
-	return ex_reg(b, m, err, why, len, &h);
+	return ex_reg(b, m, err, why, len, &h, false);
 }
 
 static bool budget_left(struct bench *b, long done, double start)
