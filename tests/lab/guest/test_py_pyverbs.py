@@ -15,6 +15,7 @@ close order between ibverbs_ext MRs and pyverbs objects.
 
 import errno
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -93,8 +94,15 @@ def test_pyverbs_pd_property_of_this_rdma_core(lab, nic):
             "ctx = d.Context(name=sys.argv[1]); pd = p.PD(ctx)\n"
             "addr = ix.pd_address(pd)\n"
             "print('property', pd.pd == addr, flush=True)\n")
+    try:  # say so in the guest's kernel log, where the segfault line will appear
+        with open("/dev/kmsg", "w") as kmsg:
+            kmsg.write("test_py_pyverbs: a python3 segfault next is deliberate "
+                       "(reading pyverbs 44's PD.pd)\n")
+    except OSError:
+        pass
     r = subprocess.run([sys.executable, "-c", code, nic.rxe, os.path.join(REPO, "python")],
-                       capture_output=True, text=True, timeout=180)
+                       capture_output=True, text=True, timeout=180,
+                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)))
     if r.returncode == -signal.SIGSEGV:
         print("pyverbs PD.pd crashes the interpreter (rdma-core 44 behaviour)")
     else:
