@@ -143,6 +143,7 @@ struct vext_reg_req {
 	const struct ibv_reg_dmabuf_mr_ex_attr *attr;
 	const struct vext_ibdev *dev;
 	const struct vext_ep *ep;
+	const struct ibv_dmabuf_info *src;	/* what backs the buffer */
 	uint32_t access;	/* validated access flags */
 	uint32_t kernel_ep;	/* out: endpoint the kernel reports */
 	bool kernel_reported;

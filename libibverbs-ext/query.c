@@ -128,21 +128,28 @@ static int not_a_dmabuf(int fd, const struct stat *st)
 	return vext_err(ENOTTY, "fd %d is %s, not a dma-buf", fd, what);
 }
 
-static void from_kernel(const struct dma_buf_describe *d,
+static void from_kernel(struct dma_buf_describe *d,
 			struct ibv_dmabuf_info *info)
 {
 	int types = 0;
 
+	d->exp_name[sizeof(d->exp_name) - 1] = '\0';
 	if (d->types & DMA_BUF_MEM_SYSTEM)
 		types |= 1 << IBV_DMABUF_SOURCE_SYSTEM;
 	if (d->types & DMA_BUF_MEM_P2P)
 		types |= 1 << IBV_DMABUF_SOURCE_P2P;
 	if (d->types & DMA_BUF_MEM_PRIVATE)
 		types |= 1 << IBV_DMABUF_SOURCE_PRIVATE;
-	info->types = types;
 	switch (types) {
 	case 0:
-		info->source = IBV_DMABUF_SOURCE_UNKNOWN;
+		/*
+		 * The exporter has no describe op: what its name tells is all
+		 * there is, as on kernels without the ioctl.
+		 */
+		info->source = vext_exporter_source(d->exp_name);
+		if (info->source)
+			types = 1 << info->source;
+		info->flags |= IBV_DMABUF_INFO_EXPORTER_UNDESCRIBED;
 		break;
 	case 1 << IBV_DMABUF_SOURCE_SYSTEM:
 		info->source = IBV_DMABUF_SOURCE_SYSTEM;
@@ -157,7 +164,9 @@ static void from_kernel(const struct dma_buf_describe *d,
 		info->source = IBV_DMABUF_SOURCE_MIXED;
 		break;
 	}
-	info->origin = IBV_DMABUF_ORIGIN_KERNEL;
+	info->types = types;
+	info->origin = d->types ? IBV_DMABUF_ORIGIN_KERNEL :
+				  IBV_DMABUF_ORIGIN_INFERRED;
 	info->numa_node = d->numa_node;
 	if (d->attrs & DMA_BUF_DESC_NUMA_MIXED)
 		info->flags |= IBV_DMABUF_INFO_NUMA_MIXED;

@@ -87,8 +87,25 @@ static int reg_failed(struct vext_reg_req *req, int err, bool send_ep)
 				"%s: this kernel has no REG_DMABUF_MR method",
 				name);
 	case EOPNOTSUPP:
+		/* A kernel that describes dma-bufs has the series: it refused this memory. */
+		if (req->src && (req->src->origin == IBV_DMABUF_ORIGIN_KERNEL ||
+				 req->src->flags & IBV_DMABUF_INFO_EXPORTER_UNDESCRIBED))
+			return vext_err(EOPNOTSUPP,
+					"%s: the driver cannot access this memory (%s, exporter %s%s)",
+					name, ibv_dmabuf_source_str(req->src->source),
+					req->src->exporter,
+					req->src->flags & IBV_DMABUF_INFO_EXPORTER_UNDESCRIBED ?
+						", which does not describe it" : "");
 		return vext_err(EOPNOTSUPP,
 				"%s: this kernel's driver has no dma-buf MR support (reg_user_mr_dmabuf)",
+				name);
+	case EACCES:
+		return vext_err(EACCES,
+				"%s: write access needs a dma-buf opened for writing",
+				name);
+	case EIO:
+		return vext_err(EIO,
+				"%s: the kernel refused the exporter's description of the buffer",
 				name);
 	case EXDEV:
 		return vext_err(EXDEV,

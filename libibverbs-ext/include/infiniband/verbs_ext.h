@@ -62,6 +62,11 @@ enum ibv_dmabuf_info_flags {
 	/* P2P memory is mapped write-combined / uncached by the exporter. */
 	IBV_DMABUF_INFO_MMIO_WC = 1 << 1,
 	IBV_DMABUF_INFO_MMIO_UC = 1 << 2,
+	/*
+	 * The kernel can describe dma-bufs but this exporter does not
+	 * describe its memory: origin is INFERRED from the exporter name.
+	 */
+	IBV_DMABUF_INFO_EXPORTER_UNDESCRIBED = 1 << 3,
 };
 
 struct ibv_dmabuf_info {
