@@ -185,6 +185,7 @@ class InfoFlags(enum.IntFlag):
     NUMA_MIXED = 1 << 0
     MMIO_WC = 1 << 1
     MMIO_UC = 1 << 2
+    EXPORTER_UNDESCRIBED = 1 << 3  # the kernel describes, this exporter does not: inferred
 
 
 class EndpointKind(enum.IntEnum):
@@ -336,6 +337,10 @@ class DmabufInfo:
     @property
     def numa_mixed(self):
         return bool(self.flags & InfoFlags.NUMA_MIXED)
+
+    @property
+    def exporter_undescribed(self):
+        return bool(self.flags & InfoFlags.EXPORTER_UNDESCRIBED)
 
     def __str__(self):
         where = f" on node {self.numa_node}" if self.numa_node is not None else ""
