@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * dmabuf_stress: registration churn, traffic and revocation at once, on
+ * one RDMA device (the VM lab's rxe on the patched kernel).
+ *
+ *   - N registration threads: make a udmabuf, register it with
+ *     ibv_reg_dmabuf_mr_ex on the shared PD or a PD of their own, close the
+ *     fd (every other round before deregistration: the MR must outlive it),
+ *     deregister, repeat;
+ *   - one traffic thread: a loopback RC QP pair RDMA WRITEs host memory
+ *     into a dma-buf MR and checks the bytes; when the buffer is revoked
+ *     under it, the work completes in error, the QPs are reset, the MR is
+ *     still deregistered, and a new buffer is registered;
+ *   - one revoker thread (--revoke): makes the importers of the traffic
+ *     buffer see a move (debugfs dma_buf/move_notify, CONFIG_DMABUF_DEBUG).
+ *
+ * At the end it prints the figures and exits non-zero on any failure: an
+ * unexpected errno, a deregistration that failed, corrupted data, a
+ * completion other than success or the revocation's error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <infiniband/verbs.h>
+#include <infiniband/verbs_ext.h>
+
+#define MOVE_NOTIFY "/sys/kernel/debug/dma_buf/move_notify"
+#define XFER (256 << 10)
+
+static struct ibv_context *ctx;
+static struct ibv_pd *shared_pd;
+static atomic_bool stop;
+static atomic_long n_regs, n_deregs, n_fd_closed_first, n_rounds, n_bytes,
+	n_err_cqes, n_revokes, n_failures;
+static atomic_ulong traffic_ino;
+static bool own_pds, do_revoke;
+static int seconds = 30, nthreads = 4;
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void failure(const char *what)
+{
+	fprintf(stderr, "dmabuf_stress: %s: %s (errno %d)\n", what,
+		*ibv_ext_last_error() ? ibv_ext_last_error() : strerror(errno),
+		errno);
+	atomic_fetch_add(&n_failures, 1);
+}
+
+static int make_buf(uint64_t size, int node)
+{
+	struct ibv_dmabuf_alloc_attr a = { .type = IBV_DMABUF_ALLOC_UDMABUF,
+					   .size = size, .numa_node = node };
+
+	return ibv_alloc_dmabuf(&a);
+}
+
+static void *reg_thread(void *arg)
+{
+	long id = (long)arg;
+	struct ibv_pd *pd = own_pds ? ibv_alloc_pd(ctx) : shared_pd;
+	unsigned int round = 0;
+
+	if (!pd) {
+		failure("ibv_alloc_pd");
+		return NULL;
+	}
+	while (!atomic_load(&stop)) {
+		uint64_t size = (uint64_t)(4096 << (round % 9)); /* 4K..1M */
+		struct ibv_reg_dmabuf_mr_ex_attr attr = { 0 };
+		struct ibv_mr *mr;
+		int fd = make_buf(size, (int)((id + round) % 2));
+
+		if (fd < 0) {
+			failure("ibv_alloc_dmabuf");
+			break;
+		}
+		attr.fd = fd;
+		attr.length = size;
+		attr.iova = 0x100000000ULL * (uint64_t)(id + 1);
+		attr.access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+			      IBV_ACCESS_REMOTE_READ;
+		mr = ibv_reg_dmabuf_mr_ex(pd, &attr);
+		if (!mr) {
+			failure("ibv_reg_dmabuf_mr_ex");
+			close(fd);
+			break;
+		}
+		atomic_fetch_add(&n_regs, 1);
+		if (round & 1) {
+			close(fd); /* the MR holds the buffer, not the fd */
+			fd = -1;
+			atomic_fetch_add(&n_fd_closed_first, 1);
+		}
+		if (ibv_dereg_mr(mr))
+			failure("ibv_dereg_mr");
+		else
+			atomic_fetch_add(&n_deregs, 1);
+		if (fd >= 0)
+			close(fd);
+		round++;
+	}
+	if (own_pds && ibv_dealloc_pd(pd))
+		failure("ibv_dealloc_pd (an MR left behind?)");
+	return NULL;
+}
+
+struct qp_pair {
+	struct ibv_cq *cq;
+	struct ibv_qp *qp[2];
+	union ibv_gid gid;
+	int gid_index;
+	enum ibv_mtu mtu;
+};
+
+static int find_gid(struct qp_pair *p)
+{
+	struct ibv_port_attr pa;
+	int i;
+
+	if (ibv_query_port(ctx, 1, &pa))
+		return -1;
+	p->mtu = pa.active_mtu;
+	for (i = 0; i < pa.gid_tbl_len; i++) {
+		struct ibv_gid_entry e;
+
+		if (ibv_query_gid_ex(ctx, 1, i, &e, 0))
+			continue;
+		if (e.gid_type == IBV_GID_TYPE_ROCE_V2 &&
+		    !memcmp(e.gid.raw, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
+			p->gid_index = i;
+			p->gid = e.gid;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* RESET -> INIT -> RTR -> RTS, connected to each other. */
+static int connect_pair(struct qp_pair *p)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		struct ibv_qp_attr a = { .qp_state = IBV_QPS_RESET };
+
+		if (ibv_modify_qp(p->qp[i], &a, IBV_QP_STATE))
+			return -1;
+		a.qp_state = IBV_QPS_INIT;
+		a.port_num = 1;
+		a.qp_access_flags = IBV_ACCESS_REMOTE_WRITE |
+				    IBV_ACCESS_LOCAL_WRITE;
+		if (ibv_modify_qp(p->qp[i], &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+				  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
+			return -1;
+	}
+	for (i = 0; i < 2; i++) {
+		struct ibv_qp_attr a = { 0 };
+
+		a.qp_state = IBV_QPS_RTR;
+		a.path_mtu = p->mtu;
+		a.dest_qp_num = p->qp[!i]->qp_num;
+		a.max_dest_rd_atomic = 1;
+		a.min_rnr_timer = 12;
+		a.ah_attr.is_global = 1;
+		a.ah_attr.grh.dgid = p->gid;
+		a.ah_attr.grh.sgid_index = (uint8_t)p->gid_index;
+		a.ah_attr.grh.hop_limit = 1;
+		a.ah_attr.port_num = 1;
+		if (ibv_modify_qp(p->qp[i], &a, IBV_QP_STATE | IBV_QP_AV |
+				  IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+				  IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
+				  IBV_QP_MIN_RNR_TIMER))
+			return -1;
+		memset(&a, 0, sizeof(a));
+		a.qp_state = IBV_QPS_RTS;
+		a.timeout = 10;
+		a.retry_cnt = 2;
+		a.rnr_retry = 2;
+		a.max_rd_atomic = 1;
+		if (ibv_modify_qp(p->qp[i], &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
+				  IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+				  IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC))
+			return -1;
+	}
+	return 0;
+}
+
+/* One WRITE of XFER bytes; 1 success, 0 error completion, -1 failure. */
+static int write_once(struct qp_pair *p, struct ibv_mr *src, struct ibv_mr *dst,
+		      uint64_t dst_iova)
+{
+	struct ibv_sge sge = { .addr = (uintptr_t)src->addr, .length = XFER,
+			       .lkey = src->lkey };
+	struct ibv_send_wr wr = { 0 }, *bad;
+	struct ibv_wc wc;
+	double deadline = now() + 30;
+	int n;
+
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.opcode = IBV_WR_RDMA_WRITE;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.wr.rdma.remote_addr = dst_iova;
+	wr.wr.rdma.rkey = dst->rkey;
+	if (ibv_post_send(p->qp[0], &wr, &bad))
+		return -1;
+	while (!(n = ibv_poll_cq(p->cq, 1, &wc))) {
+		if (now() > deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+	}
+	if (n < 0)
+		return -1;
+	if (wc.status == IBV_WC_SUCCESS)
+		return 1;
+	/* What a revoked destination looks like from the requester. */
+	if (wc.status == IBV_WC_REM_ACCESS_ERR ||
+	    wc.status == IBV_WC_REM_OP_ERR || wc.status == IBV_WC_WR_FLUSH_ERR)
+		return 0;
+	fprintf(stderr, "dmabuf_stress: unexpected completion: %s\n",
+		ibv_wc_status_str(wc.status));
+	return -1;
+}
+
+static void *traffic_thread(void *arg)
+{
+	struct qp_pair p = { 0 };
+	uint8_t *src_buf;
+	struct ibv_mr *src;
+	int i;
+
+	(void)arg;
+	src_buf = aligned_alloc(4096, XFER);
+	for (i = 0; i < XFER; i++)
+		src_buf[i] = (uint8_t)(i * 7 + 1);
+	src = ibv_reg_mr(shared_pd, src_buf, XFER, IBV_ACCESS_LOCAL_WRITE);
+	p.cq = ibv_create_cq(ctx, 16, NULL, NULL, 0);
+	for (i = 0; i < 2 && p.cq; i++) {
+		struct ibv_qp_init_attr qa = { .send_cq = p.cq, .recv_cq = p.cq,
+					       .qp_type = IBV_QPT_RC,
+					       .cap = { 4, 1, 1, 1, 0 } };
+
+		p.qp[i] = ibv_create_qp(shared_pd, &qa);
+	}
+	if (!src || !p.qp[0] || !p.qp[1] || find_gid(&p) || connect_pair(&p)) {
+		failure("traffic setup");
+		return NULL;
+	}
+	while (!atomic_load(&stop)) {
+		struct ibv_reg_dmabuf_mr_ex_attr attr = { 0 };
+		struct ibv_mr *dst;
+		struct stat st;
+		uint8_t *map;
+		int fd = make_buf(XFER, 1), k, r = 1;
+
+		if (fd < 0) {
+			failure("traffic buffer");
+			break;
+		}
+		map = mmap(NULL, XFER, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		attr.fd = fd;
+		attr.length = XFER;
+		attr.iova = 0x7700000000ULL;
+		attr.access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
+		dst = ibv_reg_dmabuf_mr_ex(shared_pd, &attr);
+		if (!dst || map == MAP_FAILED) {
+			failure("traffic registration");
+			close(fd);
+			break;
+		}
+		atomic_fetch_add(&n_regs, 1);
+		fstat(fd, &st);
+		atomic_store(&traffic_ino, st.st_ino);
+		for (k = 0; k < 20 && r == 1 && !atomic_load(&stop); k++) {
+			memset(map, 0, XFER);
+			r = write_once(&p, src, dst, attr.iova);
+			if (r == 1) {
+				if (memcmp(map, src_buf, XFER)) {
+					errno = EIO;
+					failure("data check after RDMA WRITE");
+				}
+				atomic_fetch_add(&n_bytes, XFER);
+			} else if (r == 0) {
+				atomic_fetch_add(&n_err_cqes, 1);
+			} else {
+				failure("RDMA WRITE");
+			}
+		}
+		atomic_store(&traffic_ino, 0);
+		/* Revoked or not, the MR can always be deregistered. */
+		if (ibv_dereg_mr(dst))
+			failure("traffic ibv_dereg_mr");
+		else
+			atomic_fetch_add(&n_deregs, 1);
+		munmap(map, XFER);
+		close(fd);
+		if (r != 1 && connect_pair(&p))
+			failure("QP reset after an error completion");
+		atomic_fetch_add(&n_rounds, 1);
+	}
+	ibv_destroy_qp(p.qp[0]);
+	ibv_destroy_qp(p.qp[1]);
+	ibv_destroy_cq(p.cq);
+	ibv_dereg_mr(src);
+	free(src_buf);
+	return NULL;
+}
+
+static void *revoke_thread(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&stop)) {
+		unsigned long ino = atomic_load(&traffic_ino);
+		char buf[32];
+		int fd, n;
+
+		usleep(20000 + rand() % 30000);
+		if (!ino)
+			continue;
+		fd = open(MOVE_NOTIFY, O_WRONLY);
+		if (fd < 0) {
+			failure(MOVE_NOTIFY);
+			return NULL;
+		}
+		n = snprintf(buf, sizeof(buf), "%lu", ino);
+		/* ENOENT: the buffer went away first; fine. */
+		if (write(fd, buf, n) == n)
+			atomic_fetch_add(&n_revokes, 1);
+		close(fd);
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "device", required_argument, NULL, 'd' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "seconds", required_argument, NULL, 's' },
+		{ "own-pds", no_argument, NULL, 'o' },
+		{ "revoke", no_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *dev = "rxe0";
+	struct ibv_device **list;
+	pthread_t th[66];
+	int n, i, o, nth = 0;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'd': dev = optarg; break;
+		case 't': nthreads = atoi(optarg); break;
+		case 's': seconds = atoi(optarg); break;
+		case 'o': own_pds = true; break;
+		case 'r': do_revoke = true; break;
+		default:
+			fprintf(stderr, "usage: %s [--device DEV] [--threads N] [--seconds S] [--own-pds] [--revoke]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	if (nthreads < 1 || nthreads > 64 || seconds < 1) {
+		fprintf(stderr, "dmabuf_stress: --threads 1..64, --seconds >= 1\n");
+		return 2;
+	}
+	list = ibv_get_device_list(&n);
+	for (i = 0; list && i < n; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), dev))
+			ctx = ibv_open_device(list[i]);
+	if (list)
+		ibv_free_device_list(list);
+	if (!ctx || !(shared_pd = ibv_alloc_pd(ctx))) {
+		fprintf(stderr, "dmabuf_stress: cannot open %s\n", dev);
+		return 1;
+	}
+	if (do_revoke && access(MOVE_NOTIFY, W_OK)) {
+		fprintf(stderr, "dmabuf_stress: %s: %s (needs CONFIG_DMABUF_DEBUG and debugfs)\n",
+			MOVE_NOTIFY, strerror(errno));
+		return 1;
+	}
+	for (i = 0; i < nthreads; i++)
+		pthread_create(&th[nth++], NULL, reg_thread, (void *)(long)i);
+	pthread_create(&th[nth++], NULL, traffic_thread, NULL);
+	if (do_revoke)
+		pthread_create(&th[nth++], NULL, revoke_thread, NULL);
+	for (i = 0; i < seconds * 10 && !atomic_load(&n_failures); i++)
+		usleep(100000);
+	atomic_store(&stop, true);
+	for (i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	if (ibv_dealloc_pd(shared_pd))
+		failure("ibv_dealloc_pd of the shared PD (an MR left behind?)");
+	ibv_close_device(ctx);
+
+	printf("stress: %s, %d registration threads (%s PDs), %d s%s\n", dev,
+	       nthreads, own_pds ? "own" : "shared", seconds,
+	       do_revoke ? ", revocation on" : "");
+	printf("  MRs registered %ld, deregistered %ld (fd closed first: %ld)\n",
+	       atomic_load(&n_regs), atomic_load(&n_deregs),
+	       atomic_load(&n_fd_closed_first));
+	printf("  traffic rounds %ld, %ld MiB written and checked, %ld error completions, %ld revocations\n",
+	       atomic_load(&n_rounds), atomic_load(&n_bytes) >> 20,
+	       atomic_load(&n_err_cqes), atomic_load(&n_revokes));
+	printf("  failures %ld\n", atomic_load(&n_failures));
+	if (atomic_load(&n_regs) != atomic_load(&n_deregs))
+		return 1;
+	return atomic_load(&n_failures) ? 1 : 0;
+}
