@@ -99,6 +99,12 @@ def test_node_hint_for_described_unknown(cli, fixtures_dir):
 ])
 def test_bad_input(cli, fixtures_dir, args, rc, frag):
     r = cli(*args, root=os.path.join(fixtures_dir, "lab-vm"))
+    log = os.environ.get("DMP_BADINPUT_LOG")
+    if log:  # the bad-input matrix (tests/reliability/badinput-matrix)
+        reason = (r.stderr.strip().splitlines() or [""])[0]
+        with open(log, "a") as f:
+            f.write(f"ibv_dmabuf (CLI)\t{' '.join(args) or '(no arguments)'}\t"
+                    f"exit {rc}\texit {r.returncode}\t{reason}\n")
     assert r.returncode == rc, (r.stdout, r.stderr)
     out = r.stderr if rc else r.stdout
     assert frag in (r.stderr + r.stdout), r.stderr

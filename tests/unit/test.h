@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <infiniband/verbs_ext.h>
 
 static int test_failures;
 static int test_checks;
@@ -59,10 +60,42 @@ static int test_checks;
 		}                                                             \
 	} while (0)
 
+/*
+ * The bad-input matrix (docs/bad-input-matrix.md): with DMP_BADINPUT_LOG
+ * set, every input tried is appended as "api<TAB>input<TAB>expected errno
+ * <TAB>observed errno<TAB>reason".
+ */
+static inline void test_row(const char *api, const char *input, int expected,
+			    int observed)
+{
+	const char *path = getenv("DMP_BADINPUT_LOG");
+	const char *reason = ibv_ext_last_error();
+	FILE *f;
+
+	if (!path || !(f = fopen(path, "a")))
+		return;
+	fprintf(f, "%s\t%s\t%s\t%s\t%s\n", api, input,
+		expected ? strerrorname_np(expected) : "0",
+		observed ? strerrorname_np(observed) : "0",
+		observed ? reason : "");
+	fclose(f);
+}
+
+/* "ibv_query_dmabuf(-1, &info)" -> "ibv_query_dmabuf" */
+static inline void test_row_call(const char *call, int expected, int observed)
+{
+	char api[64];
+	size_t n = strcspn(call, "(");
+
+	snprintf(api, sizeof(api), "%.*s", (int)n, call);
+	test_row(api, call + n, expected, observed);
+}
+
 /* A call returning 0 or an errno value fails with the expected errno. */
 #define CHECK_ERR(call, err)                                                  \
 	do {                                                                  \
 		int _r = (call);                                              \
+		test_row_call(#call, (err), _r);                              \
 		test_checks++;                                                \
 		if (_r != (err)) {                                            \
 			fprintf(stderr, "%s:%d: %s returned %d (%s), expected %d (%s)\n", \

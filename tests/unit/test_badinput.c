@@ -102,10 +102,11 @@ static struct ibv_mr *reg(struct ibv_reg_dmabuf_mr_ex_attr *a)
 }
 
 static void reg_expect(struct ibv_reg_dmabuf_mr_ex_attr *a, int err,
-		       const char *frag, int line)
+		       const char *frag, const char *desc, int line)
 {
 	struct ibv_mr *mr = reg(a);
 
+	test_row("ibv_reg_dmabuf_mr_ex", desc, err, mr ? 0 : errno);
 	test_checks++;
 	if (mr || errno != err) {
 		fprintf(stderr, "line %d: ibv_reg_dmabuf_mr_ex gave %p errno %d (%s), expected %d\n",
@@ -115,7 +116,7 @@ static void reg_expect(struct ibv_reg_dmabuf_mr_ex_attr *a, int err,
 	check_reason(frag);
 }
 
-#define REG_EXPECT(a, err, frag) reg_expect(a, err, frag, __LINE__)
+#define REG_EXPECT(a, err, frag, desc) reg_expect(a, err, frag, desc, __LINE__)
 
 static struct ibv_reg_dmabuf_mr_ex_attr good_attr(int fd)
 {
@@ -140,77 +141,100 @@ static void reg_bad_attrs(void)
 
 	unlink(tmpl);
 	CHECK(ibv_reg_dmabuf_mr_ex(NULL, &a) == NULL && errno == EINVAL);
+	test_row("ibv_reg_dmabuf_mr_ex", "pd NULL", EINVAL, errno);
 	check_reason("pd or attr is NULL");
 	CHECK(reg(NULL) == NULL && errno == EINVAL);
+	test_row("ibv_reg_dmabuf_mr_ex", "attr NULL", EINVAL, errno);
 
 	a = good_attr(devnull);
 	a.comp_mask = 1u << 12;
-	REG_EXPECT(&a, EOPNOTSUPP, "unknown comp_mask bits 0x1000");
+	REG_EXPECT(&a, EOPNOTSUPP, "unknown comp_mask bits 0x1000",
+		   "fd=devnull; a.comp_mask = 1u << 12");
 
 	a = good_attr(devnull);
 	a.comp_mask = IBV_REG_DMABUF_MR_EX_CHOICE;
-	REG_EXPECT(&a, EINVAL, "IBV_REG_DMABUF_MR_EX_CHOICE set but choice is NULL");
+	REG_EXPECT(&a, EINVAL, "IBV_REG_DMABUF_MR_EX_CHOICE set but choice is NULL",
+		   "fd=devnull; a.comp_mask = IBV_REG_DMABUF_MR_EX_CHOICE");
 	a.comp_mask = IBV_REG_DMABUF_MR_EX_SOURCE;
-	REG_EXPECT(&a, EINVAL, "IBV_REG_DMABUF_MR_EX_SOURCE set but source is NULL");
+	REG_EXPECT(&a, EINVAL, "IBV_REG_DMABUF_MR_EX_SOURCE set but source is NULL",
+		   "a.comp_mask = IBV_REG_DMABUF_MR_EX_SOURCE");
 
 	a = good_attr(devnull);
 	a.comp_mask = IBV_REG_DMABUF_MR_EX_HINTS;
 	a.hints.comp_mask = 1u << 9;
-	REG_EXPECT(&a, EOPNOTSUPP, "path hints: unknown comp_mask bits 0x200");
+	REG_EXPECT(&a, EOPNOTSUPP, "path hints: unknown comp_mask bits 0x200",
+		   "fd=devnull; a.comp_mask = IBV_REG_DMABUF_MR_EX_HINTS; a.hints.comp_mask = 1u << 9");
 	a.hints.comp_mask = 0;
 	a.hints.policy = 17;
-	REG_EXPECT(&a, EINVAL, "unknown policy 17");
+	REG_EXPECT(&a, EINVAL, "unknown policy 17",
+		   "a.hints.comp_mask = 0; a.hints.policy = 17");
 
 	a = good_attr(-1);
-	REG_EXPECT(&a, EBADF, "fd -1 is not a file descriptor");
+	REG_EXPECT(&a, EBADF, "fd -1 is not a file descriptor",
+		   "fd=-1");
 	a = good_attr(closed_fd());
-	REG_EXPECT(&a, EBADF, "is not open");
+	REG_EXPECT(&a, EBADF, "is not open",
+		   "fd=closed_fd()");
 	a = good_attr(file);
-	REG_EXPECT(&a, ENOTTY, "a regular file, not a dma-buf");
+	REG_EXPECT(&a, ENOTTY, "a regular file, not a dma-buf",
+		   "fd=file");
 	a = good_attr(devnull);
-	REG_EXPECT(&a, ENOTTY, "character device");
+	REG_EXPECT(&a, ENOTTY, "character device",
+		   "fd=devnull");
 
 	a = good_attr(devnull);
 	a.length = 0;
-	REG_EXPECT(&a, EINVAL, "length is 0");
+	REG_EXPECT(&a, EINVAL, "length is 0",
+		   "fd=devnull; a.length = 0");
 
 	a = good_attr(devnull);
 	a.offset = UINT64_MAX - 4095;
 	a.iova = a.offset;
-	REG_EXPECT(&a, EOVERFLOW, "offset 0xfffffffffffff000 + length 0x2000 overflows");
+	REG_EXPECT(&a, EOVERFLOW, "offset 0xfffffffffffff000 + length 0x2000 overflows",
+		   "fd=devnull; a.offset = UINT64_MAX - 4095; a.iova = a.offset");
 	a = good_attr(devnull);
 	a.iova = UINT64_MAX - 4095;
-	REG_EXPECT(&a, EOVERFLOW, "iova 0xfffffffffffff000 + length 0x2000 overflows");
+	REG_EXPECT(&a, EOVERFLOW, "iova 0xfffffffffffff000 + length 0x2000 overflows",
+		   "fd=devnull; a.iova = UINT64_MAX - 4095");
 
 	a = good_attr(devnull);
 	a.iova = 0x10010;
-	REG_EXPECT(&a, EADDRNOTAVAIL, "differ within a page");
+	REG_EXPECT(&a, EADDRNOTAVAIL, "differ within a page",
+		   "fd=devnull; a.iova = 0x10010");
 
 	a = good_attr(devnull);
 	a.access |= IBV_ACCESS_ON_DEMAND;
-	REG_EXPECT(&a, EACCES, "IBV_ACCESS_ON_DEMAND is not allowed for dma-buf MRs");
+	REG_EXPECT(&a, EACCES, "IBV_ACCESS_ON_DEMAND is not allowed for dma-buf MRs",
+		   "fd=devnull; a.access |= IBV_ACCESS_ON_DEMAND");
 	a = good_attr(devnull);
 	a.access |= IBV_ACCESS_MW_BIND;
-	REG_EXPECT(&a, EACCES, "IBV_ACCESS_MW_BIND");
+	REG_EXPECT(&a, EACCES, "IBV_ACCESS_MW_BIND",
+		   "fd=devnull; a.access |= IBV_ACCESS_MW_BIND");
 	a = good_attr(devnull);
 	a.access |= IBV_ACCESS_ZERO_BASED;
-	REG_EXPECT(&a, EACCES, "IBV_ACCESS_ZERO_BASED");
+	REG_EXPECT(&a, EACCES, "IBV_ACCESS_ZERO_BASED",
+		   "fd=devnull; a.access |= IBV_ACCESS_ZERO_BASED");
 	a = good_attr(devnull);
 	a.access |= IBV_ACCESS_HUGETLB;
-	REG_EXPECT(&a, EACCES, "IBV_ACCESS_HUGETLB");
+	REG_EXPECT(&a, EACCES, "IBV_ACCESS_HUGETLB",
+		   "fd=devnull; a.access |= IBV_ACCESS_HUGETLB");
 	a = good_attr(devnull);
 	a.access = IBV_ACCESS_REMOTE_WRITE;
-	REG_EXPECT(&a, EACCES, "requires IBV_ACCESS_LOCAL_WRITE");
+	REG_EXPECT(&a, EACCES, "requires IBV_ACCESS_LOCAL_WRITE",
+		   "fd=devnull; a.access = IBV_ACCESS_REMOTE_WRITE");
 	a = good_attr(devnull);
 	a.access = IBV_ACCESS_REMOTE_ATOMIC;
-	REG_EXPECT(&a, EACCES, "requires IBV_ACCESS_LOCAL_WRITE");
+	REG_EXPECT(&a, EACCES, "requires IBV_ACCESS_LOCAL_WRITE",
+		   "fd=devnull; a.access = IBV_ACCESS_REMOTE_ATOMIC");
 	a = good_attr(devnull);
 	a.access |= 1u << 15;
-	REG_EXPECT(&a, EACCES, "unknown bits 0x8000");
+	REG_EXPECT(&a, EACCES, "unknown bits 0x8000",
+		   "fd=devnull; a.access |= 1u << 15");
 	/* Optional-range bits other than relaxed ordering are dropped. */
 	a = good_attr(devnull);
 	a.access |= IBV_ACCESS_RELAXED_ORDERING | (1u << 25);
-	REG_EXPECT(&a, ENOTTY, "character device");
+	REG_EXPECT(&a, ENOTTY, "character device",
+		   "fd=devnull; a.access |= IBV_ACCESS_RELAXED_ORDERING | (1u << 25)");
 
 	close(file);
 	CHECK_INT(count_fds(), fds);
@@ -289,42 +313,49 @@ static void endpoints_bad(void)
 	}
 }
 
+#define ALLOC_BAD(attr, err, desc)                                            \
+	do {                                                                  \
+		int _fd = ibv_alloc_dmabuf(attr);                             \
+		CHECK(_fd == -1 && errno == (err));                           \
+		test_row("ibv_alloc_dmabuf", desc, err, _fd == -1 ? errno : 0); \
+	} while (0)
+
 static void alloc_bad(void)
 {
 	struct ibv_dmabuf_alloc_attr a = { .type = IBV_DMABUF_ALLOC_UDMABUF,
 					   .size = 1 << 20, .numa_node = -1 };
 	int fds = count_fds();
 
-	CHECK(ibv_alloc_dmabuf(NULL) == -1 && errno == EINVAL);
+	ALLOC_BAD(NULL, EINVAL, "attr NULL");
 	a.comp_mask = 4;
-	CHECK(ibv_alloc_dmabuf(&a) == -1 && errno == EOPNOTSUPP);
+	ALLOC_BAD(&a, EOPNOTSUPP, "comp_mask 4");
 	a.comp_mask = 0;
 	a.flags = 2;
-	CHECK(ibv_alloc_dmabuf(&a) == -1 && errno == EINVAL);
+	ALLOC_BAD(&a, EINVAL, "flags 2");
 	check_reason("unknown flags 0x2");
 	a.flags = 0;
 	a.size = 0;
-	CHECK(ibv_alloc_dmabuf(&a) == -1 && errno == EINVAL);
+	ALLOC_BAD(&a, EINVAL, "size 0");
 	check_reason("not a non-zero multiple of the page size");
 	a.size = 4097;
-	CHECK(ibv_alloc_dmabuf(&a) == -1 && errno == EINVAL);
+	ALLOC_BAD(&a, EINVAL, "size 4097 (not page aligned)");
 	a.size = 1 << 20;
 	a.numa_node = -2;
-	CHECK(ibv_alloc_dmabuf(&a) == -1 && errno == EINVAL);
+	ALLOC_BAD(&a, EINVAL, "numa_node -2");
 	check_reason("NUMA node -2 out of range");
 	a.numa_node = -1;
 	a.type = 9;
-	CHECK(ibv_alloc_dmabuf(&a) == -1 && errno == EINVAL);
+	ALLOC_BAD(&a, EINVAL, "type 9");
 	check_reason("unknown type 9");
 	a.type = IBV_DMABUF_ALLOC_HEAP_SYSTEM;
 	a.flags = IBV_DMABUF_ALLOC_INTERLEAVE;
-	CHECK(ibv_alloc_dmabuf(&a) == -1 && errno == EINVAL);
+	ALLOC_BAD(&a, EINVAL, "heap with IBV_DMABUF_ALLOC_INTERLEAVE");
 	check_reason("interleaving is only for udmabuf");
 	/* Whatever the kernel has, a failure leaves no fd behind. */
 	a.flags = 0;
 	a.type = IBV_DMABUF_ALLOC_UDMABUF;
 	if (access("/dev/udmabuf", F_OK)) {
-		CHECK(ibv_alloc_dmabuf(&a) == -1 && errno == ENOENT);
+		ALLOC_BAD(&a, ENOENT, "udmabuf on a kernel without /dev/udmabuf");
 		check_reason("/dev/udmabuf");
 	}
 	CHECK_INT(count_fds(), fds);

@@ -97,7 +97,9 @@ def test_select_uses_makers_node_hint_on_stock():
 
 @pytest.mark.stock_only
 def test_reg_on_stock_rxe_is_refused_with_reason(nic):
-    r = cli("reg", "--create", f"udmabuf:node={nic.numa_node}", "--device", nic.rxe, check=False)
+    args = ["reg", "--create", f"udmabuf:node={nic.numa_node}", "--device", nic.rxe]
+    r = cli(*args, check=False)
+    record(args, "EOPNOTSUPP", r)
     assert r.returncode == 1, r
     assert "no dma-buf MR support" in r.stderr, r.stderr
     assert "(Operation not supported)" in r.stderr, r.stderr
@@ -131,17 +133,31 @@ def test_reg_on_patched_rxe(nic):
     assert not out["choice"]["hint_used"], out
 
 
+def record(args, expected, r):
+    """A row of the bad-input matrix (tests/reliability/badinput-matrix reads LAB_OUT)."""
+    out = os.environ.get("LAB_OUT")
+    if out:
+        reason = (r.stderr.strip().splitlines() or [""])[0]
+        with open(os.path.join(out, "badinput.tsv"), "a") as f:
+            f.write(f"ibv_reg_dmabuf_mr_ex (lab, {os.environ.get('LAB_KERNEL')})\t"
+                    f"{' '.join(args)}\t{expected}\texit {r.returncode}\t{reason}\n")
+
+
 def test_range_beyond_buffer_refused_before_kernel(nic):
-    r = cli("reg", "--create", "udmabuf:size=2M", "--device", nic.rxe,
-            "--offset", "1M", "--length", "2M", check=False)
+    args = ["reg", "--create", "udmabuf:size=2M", "--device", nic.rxe,
+            "--offset", "1M", "--length", "2M"]
+    r = cli(*args, check=False)
+    record(args, "ERANGE", r)
     assert r.returncode == 1, r
     assert "beyond the dma-buf's 2097152 bytes" in r.stderr, r.stderr
     assert "(Numerical result out of range)" in r.stderr, r.stderr
 
 
 def test_bad_access_refused(nic):
-    r = cli("reg", "--create", "udmabuf:size=2M", "--device", nic.rxe,
-            "--access", "local_write,on_demand", check=False)
+    args = ["reg", "--create", "udmabuf:size=2M", "--device", nic.rxe,
+            "--access", "local_write,on_demand"]
+    r = cli(*args, check=False)
+    record(args, "EACCES", r)
     assert r.returncode == 1 and "IBV_ACCESS_ON_DEMAND is not allowed" in r.stderr, r
 
 
