@@ -1011,8 +1011,10 @@ static void report_size(struct state *s, uint64_t size,
 	fflush(stdout);
 }
 
-static void report_end(struct state *s)
+static void report_end(struct state *s, bool done)
 {
+	const struct params *p = &s->o->p;
+
 	if (s->o->json) {
 		if (s->json_open) {
 			json_arr_end(&s->j);
@@ -1021,6 +1023,12 @@ static void report_end(struct state *s)
 		return;
 	}
 	printf(RULE);
+	if (done && p->check)
+		printf(" Data check      : every size verified byte for byte by the %s, through %s\n",
+		       p->op == OP_READ ? "client" : "server",
+		       s->o->mem.ops == &bw_mem_cuda ? "cuMemcpy" :
+						       "the buffer's CPU mapping");
+	fflush(stdout);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1270,11 +1278,16 @@ static int drive(struct state *s, uint64_t size, struct bw_err *e)
 				continue;
 			t = bw_now();
 		}
-		if (t - last_progress > s->o->timeout)
+		if (t - last_progress > s->o->timeout) {
+			char per[32];
+
 			return bw_fail(e, ETIMEDOUT,
-				       "no completion for %g s (%llu of %llu messages done): the %s or the network is gone",
+				       "no completion for %g s (%llu of %llu messages done, one asked every %u = %s): the %s or the network is gone, or too slow for --timeout/--cq-mod",
 				       s->o->timeout, (unsigned long long)done,
-				       (unsigned long long)total, s->conn.peer);
+				       (unsigned long long)total, s->o->cq_mod,
+				       bw_size_str(size * s->o->cq_mod, per, sizeof(per)),
+				       s->conn.peer);
+		}
 		if (t - last_watch > 0.05) {
 			last_watch = t;
 			ret = watch_peer(s, 0, e);
@@ -1659,7 +1672,7 @@ static int run(struct state *s)
 		ret = o->host ? client_size(s, s->sizes[i], &e) :
 				server_size(s, s->sizes[i], &e);
 		if (ret) {
-			report_end(s);
+			report_end(s, false);
 			return s->connected ? fail(s, &e) : peer_failed(s, &e);
 		}
 	}
@@ -1669,7 +1682,7 @@ static int run(struct state *s)
 	} else {
 		ret = expect(s, M_BYE, &m, &e);
 	}
-	report_end(s);
+	report_end(s, !ret);
 	if (ret)
 		return s->connected ? fail(s, &e) : peer_failed(s, &e);
 	return 0;
