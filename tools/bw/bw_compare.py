@@ -130,11 +130,13 @@ def main():
                 srv.kill()
                 srv.communicate()
         row = parse_row(out, size) if out else None
+        r = results.setdefault(size, {"perftest": [], "bw": [], "invalid": [], "failed": []})
         if not row:
+            # Recorded and left out; the sequence goes on (a peer walks the same ports).
+            r["failed"].append(f"{tool} run {rep}: {err or 'no result row'}")
             print(f"bw_compare: {tool} {size} B run {rep}: {err or 'no result row'}",
                   file=sys.stderr)
-            return 1
-        r = results.setdefault(size, {"perftest": [], "bw": [], "invalid": []})
+            continue
         if row["avg"] <= 0:
             # perftest times with rdtsc; a guest whose TSCs are unsynchronized (TCG) sometimes
             # gets 0.00. Such a run is left out of the median and counted.
@@ -145,21 +147,22 @@ def main():
         r[tool].append(row)
 
     table = []
+    status = 0
     for size in a.sizes:
         r = results[size]
         if not r["perftest"] or not r["bw"]:
+            status = 1
             print(f"bw_compare: {size} B: no valid run of one of the tools", file=sys.stderr)
-            return 1
-        pt = statistics.median(x["avg"] for x in r["perftest"])
-        bw = statistics.median(x["avg"] for x in r["bw"])
+        pt = statistics.median(x["avg"] for x in r["perftest"]) if r["perftest"] else 0
+        bw = statistics.median(x["avg"] for x in r["bw"]) if r["bw"] else 0
         table.append({"bytes": size, "iterations": a.iters,
                       "perftest_avg": [x["avg"] for x in r["perftest"]],
                       "bw_avg": [x["avg"] for x in r["bw"]],
                       "perftest_peak": [x["peak"] for x in r["perftest"]],
                       "bw_peak": [x["peak"] for x in r["bw"]],
                       "perftest_median": pt, "bw_median": bw,
-                      "invalid_runs": r["invalid"],
-                      "ratio": bw / pt if pt else None})
+                      "invalid_runs": r["invalid"], "failed_runs": r["failed"],
+                      "ratio": bw / pt if pt and bw else None})
     doc = {"op": a.op, "device": a.dev, "mem": a.mem, "peer": a.peer or "loopback",
            "tx_depth": a.depth, "cq_mod": a.cq_mod, "repeat": a.repeat, "rows": table}
     if a.json_out:
@@ -168,7 +171,7 @@ def main():
     if a.json:
         json.dump(doc, sys.stdout, indent=1)
         print()
-        return 0
+        return status
     tool = PERFTEST[a.op]
     print(f"| #bytes | #iterations | {tool} BW average [MiB/s] (runs) | "
           f"ibv_dmabuf_bw BW average [MiB/s] (runs) | ratio of medians |")
@@ -176,11 +179,15 @@ def main():
     for t in table:
         def fmt(tool, v):
             bad = t["invalid_runs"].count(tool)
-            return ", ".join(f"{x:.2f}" for x in v) + (f"; {bad} run(s) printed 0.00" if bad else "")
+            failed = sum(1 for f in t["failed_runs"] if f.startswith(tool + " "))
+            return (", ".join(f"{x:.2f}" for x in v) +
+                    (f"; {bad} run(s) printed 0.00" if bad else "") +
+                    (f"; {failed} run(s) failed" if failed else ""))
+        ratio = f"{t['ratio']:.3f}" if t["ratio"] else "-"
         print(f"| {t['bytes']} | {t['iterations']} | **{t['perftest_median']:.2f}** "
               f"({fmt('perftest', t['perftest_avg'])}) | **{t['bw_median']:.2f}** "
-              f"({fmt('bw', t['bw_avg'])}) | {t['ratio']:.3f} |")
-    return 0
+              f"({fmt('bw', t['bw_avg'])}) | {ratio} |")
+    return status
 
 
 if __name__ == "__main__":

@@ -1365,6 +1365,7 @@ static int receive(struct state *s, uint64_t size, struct bw_err *e)
 	uint64_t total = p->iters * p->qps * (uint64_t)s->npaths, done = 0;
 	double t = bw_now(), last_progress = t, last_watch = t;
 	unsigned int idle = 0;
+	bool progressed = false;
 	struct ibv_wc wc[16];
 	int i, k, n, ret;
 
@@ -1404,11 +1405,14 @@ static int receive(struct state *s, uint64_t size, struct bw_err *e)
 			if (n)
 				busy = true;
 		}
-		if (!busy && ++idle % IDLE_CLOCK_EVERY)
+		/* The clock is read every so many polls, busy or not. */
+		progressed |= busy;
+		if (++idle % IDLE_CLOCK_EVERY)
 			continue;
 		t = bw_now();
-		if (busy)
+		if (progressed)
 			last_progress = t;
+		progressed = false;
 		if (t - last_progress > s->o->timeout)
 			return bw_fail(e, ETIMEDOUT,
 				       "nothing received for %g s (%llu of %llu messages): the client or the network is gone",
