@@ -189,9 +189,10 @@ static int connect_pair(struct qp_pair *p)
 			return -1;
 		memset(&a, 0, sizeof(a));
 		a.qp_state = IBV_QPS_RTS;
-		a.timeout = 10;
-		a.retry_cnt = 2;
-		a.rnr_retry = 2;
+		/* Generous: a KASAN kernel under TCG is slow to answer. */
+		a.timeout = 17;
+		a.retry_cnt = 7;
+		a.rnr_retry = 7;
 		a.max_rd_atomic = 1;
 		if (ibv_modify_qp(p->qp[i], &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
 				  IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |

@@ -32,8 +32,12 @@ def test_no_kmemleak_reports():
         pytest.skip("kernel without kmemleak (tests/reliability/run-lab boots one)")
     # Objects must be older than kmemleak's minimum age (5 s) and unreferenced on two scans.
     for _ in range(2):
-        with open(path, "w") as f:
-            f.write("scan")
+        try:
+            with open(path, "w") as f:
+                f.write("scan")
+        except PermissionError:
+            import pytest
+            pytest.skip("kmemleak is built in but disabled (boot with kmemleak=on)")
         time.sleep(6)
     report = open(path).read()
     assert "unreferenced object" not in report, report[:4000]
