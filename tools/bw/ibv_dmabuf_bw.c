@@ -117,6 +117,7 @@ struct series {
 struct result {
 	uint64_t msgs;
 	double peak, avg, rate; /* MiB/s, MiB/s, messages/s */
+	uint64_t polls, empty;	/* the client's CQ polls, and those that found nothing */
 };
 
 struct path {
@@ -154,6 +155,7 @@ struct state {
 	bool json_open;
 	struct bw_msg pending;	/* a message that arrived early (DONE) */
 	bool have_pending;
+	uint64_t polls, empty_polls; /* of the last drive() */
 };
 
 /* ------------------------------------------------------------------ */
@@ -990,6 +992,9 @@ static void report_size(struct state *s, uint64_t size,
 		json_result(&s->j, size, s->o->p.iters, total);
 		json_str(&s->j, "check",
 			 v == CHECK_OK ? "ok" : v == CHECK_FAILED ? "failed" : "off");
+		/* The client's busy-poll loop: how often it found nothing to do. */
+		json_uint(&s->j, "cq_polls", total->polls);
+		json_uint(&s->j, "cq_polls_empty", total->empty);
 		json_arr_begin(&s->j, "paths");
 		for (i = 0; i < s->npaths; i++) {
 			json_obj_begin(&s->j, NULL);
@@ -1219,6 +1224,7 @@ static int drive(struct state *s, uint64_t size, uint64_t window,
 	int i, k, n, ret;
 
 	s->total.nposted = s->total.nev = 0;
+	s->polls = s->empty_polls = 0;
 	for (i = 0; i < s->npaths; i++) {
 		s->paths[i].ser.nposted = s->paths[i].ser.nev = 0;
 		for (k = 0; k < (int)p->qps; k++) {
@@ -1261,6 +1267,8 @@ static int drive(struct state *s, uint64_t size, uint64_t window,
 			if (n < 0)
 				return bw_fail(e, EIO, "path %d (%s): ibv_poll_cq failed",
 					       i, P->dev.name);
+			s->polls++;
+			s->empty_polls += !n;
 			for (k = 0; k < n; k++) {
 				uint64_t cnt = wc[k].wr_id & 0xffffffffu;
 				int qi = (int)(wc[k].wr_id >> 32);
@@ -1521,6 +1529,8 @@ static enum verdict check_verify(struct state *s, uint64_t size, char *why,
 
 static void put_result(struct bw_msg *m, const struct result *r)
 {
+	bw_put_u64(m, r->polls);
+	bw_put_u64(m, r->empty);
 	bw_put_u64(m, r->msgs);
 	bw_put_double(m, r->peak);
 	bw_put_double(m, r->avg);
@@ -1529,6 +1539,8 @@ static void put_result(struct bw_msg *m, const struct result *r)
 
 static void get_result(struct bw_msg *m, struct result *r)
 {
+	r->polls = bw_get_u64(m);
+	r->empty = bw_get_u64(m);
 	r->msgs = bw_get_u64(m);
 	r->peak = bw_get_double(m);
 	r->avg = bw_get_double(m);
@@ -1560,6 +1572,8 @@ static int client_size(struct state *s, uint64_t size, struct bw_err *e)
 	if (ret)
 		return ret;
 	total = compute(&s->total, size, window);
+	total.polls = s->polls;
+	total.empty = s->empty_polls;
 	for (i = 0; i < s->npaths; i++)
 		per[i] = compute(&s->paths[i].ser, size,
 				 (uint64_t)p->depth * p->qps);
