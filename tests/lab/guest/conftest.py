@@ -6,11 +6,18 @@ Outside the lab (LAB unset) every test here is skipped, with the reason printed 
 The lab topology the fixtures describe (tests/lab/README.md has the measured sysfs paths):
 
   node 0: pxb-pcie bus 0x20 -> root port 0000:20:00.0 -> NIC0 0000:21:00.0 (virtio-net) -> rxe0
+                            -> root port 0000:20:01.0 -> NIC3 0000:22:00.0 (virtio-net)
   node 1: pxb-pcie bus 0x40 -> root port 0000:40:00.0 -> NIC1 0000:41:00.0 (virtio-net) -> rxe1
-                            -> root port 0000:40:01.0 -> ivshmem 0000:42:00.0 (BAR 2: 64 MiB)
+                            -> root port 0000:40:01.0 -> switch upstream port 0000:42:00.0
+                               -> downstream port 0000:43:00.0 -> ivshmem 0000:44:00.0 (BAR 2: 64 MiB)
+                               -> downstream port 0000:43:01.0 -> NIC2 0000:45:00.0 (virtio-net)
+
+NIC2 and NIC3 have no address and no rxe device (tests make their own, e.g. a bond of both);
+ivshmem and NIC2 share the PCIe switch, the only P2P path PCI P2PDMA allows in the lab.
 
 Fixtures: ``lab`` (the whole topology), ``nic`` / ``rxe`` (parametrized over both NUMA nodes),
-``run`` (labguest.run: a command with a timeout), ``ivshmem``.  New test modules (e.g. the
+``spare_nic`` (NIC2 and NIC3 in turn), ``run`` (labguest.run: a command with a timeout),
+``ivshmem``.  New test modules (e.g. the
 dma-buf registration tests, tests/lab/guest/test_dmabuf_*.py) use them as they are.
 """
 
@@ -26,13 +33,13 @@ NOT_IN_LAB = "not in the VM lab (LAB unset): run through tests/lab/run-suite or 
 
 @dataclasses.dataclass(frozen=True)
 class LabNic:
-    index: int          # 0 or 1
+    index: int          # 0 or 1 (2, 3: the spare NICs)
     netdev: str         # e.g. eth1 (probe order varies: found by MAC at boot)
-    ip: str             # IPv4 address of this guest on that NIC
+    ip: str             # IPv4 address of this guest on that NIC ("" for NIC2/NIC3)
     pci: str            # expected PCI address of the NIC function
     pci_path: str       # expected /sys/devices path of the PCI function
     numa_node: int      # expected NUMA node
-    rxe: str            # rxe device made on it: rxe0 / rxe1
+    rxe: str            # rxe device made on it: rxe0 / rxe1 ("" for NIC2/NIC3)
 
     @property
     def rxe_ipv4_gid_index(self):
@@ -51,6 +58,7 @@ class Lab:
     nics: tuple         # (LabNic for node 0, LabNic for node 1)
     ivshmem_pci: str
     ivshmem_pci_path: str
+    spare_nics: tuple = ()  # (LabNic NIC2 on node 1 beside ivshmem, LabNic NIC3 on node 0)
     ivshmem_node: int = 1
     ivshmem_bar: int = 2
     ivshmem_size: int = 64 * labguest.MiB
@@ -66,18 +74,28 @@ def _lab_from_env():
     env = os.environ
     nic0_pci = env.get("LAB_NIC0_PCI", "0000:21:00.0")
     nic1_pci = env.get("LAB_NIC1_PCI", "0000:41:00.0")
-    ivshmem_pci = env.get("LAB_IVSHMEM_PCI", "0000:42:00.0")
+    nic2_pci = env.get("LAB_NIC2_PCI", "0000:45:00.0")
+    nic3_pci = env.get("LAB_NIC3_PCI", "0000:22:00.0")
+    ivshmem_pci = env.get("LAB_IVSHMEM_PCI", "0000:44:00.0")
+    switch = "/sys/devices/pci0000:40/0000:40:01.0/0000:42:00.0"
     nics = (
         LabNic(0, env["LAB_NIC0"], env["LAB_IP0"], nic0_pci,
                f"/sys/devices/pci0000:20/0000:20:00.0/{nic0_pci}", 0, env.get("LAB_RXE0", "rxe0")),
         LabNic(1, env["LAB_NIC1"], env["LAB_IP1"], nic1_pci,
                f"/sys/devices/pci0000:40/0000:40:00.0/{nic1_pci}", 1, env.get("LAB_RXE1", "rxe1")),
     )
+    spare = ()
+    if env.get("LAB_NIC2") and env.get("LAB_NIC3"):
+        spare = (
+            LabNic(2, env["LAB_NIC2"], "", nic2_pci, f"{switch}/0000:43:01.0/{nic2_pci}", 1, ""),
+            LabNic(3, env["LAB_NIC3"], "", nic3_pci,
+                   f"/sys/devices/pci0000:20/0000:20:01.0/{nic3_pci}", 0, ""),
+        )
     return Lab(kernel=env.get("LAB_KERNEL", "?"),
                kernel_patches=env.get("LAB_KERNEL_PATCHES", "unknown"), krel=env.get("LAB_KREL", os.uname().release),
                out=env.get("LAB_OUT", ""), role=env.get("LAB_ROLE", "main"),
                peer_ip=env.get("LAB_PEER_IP", ""), nics=nics, ivshmem_pci=ivshmem_pci,
-               ivshmem_pci_path=f"/sys/devices/pci0000:40/0000:40:01.0/{ivshmem_pci}")
+               ivshmem_pci_path=f"{switch}/0000:43:00.0/{ivshmem_pci}", spare_nics=spare)
 
 
 def pytest_report_header(config):
@@ -130,6 +148,15 @@ def lab():
 def nic(request, lab):
     """Each NIC (and its rxe device) in turn: LabNic for NUMA node 0, then node 1."""
     return lab.nics[request.param]
+
+
+@pytest.fixture(params=[2, 3], ids=["nic2", "nic3"])
+def spare_nic(request, lab):
+    """NIC2 (node 1, under the PCIe switch with ivshmem) and NIC3 (node 0) in turn: LabNic
+    without address or rxe device."""
+    if not lab.spare_nics:
+        pytest.skip("this labrun exports no NIC2/NIC3 (older topology)")
+    return lab.spare_nics[request.param - 2]
 
 
 @pytest.fixture

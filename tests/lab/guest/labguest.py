@@ -267,6 +267,73 @@ def heap_alloc(size, heap="system"):
     return struct.unpack("QIIQ", bytes(buf))[1]
 
 
+# <linux/pci_p2p_dmabuf.h> (kernel-patches, the lab's P2P exporter): dma-bufs of a PCI BAR.
+# struct pci_p2p_dmabuf_create { __u64 offset; __u64 size; __u32 flags; __s32 fd; }
+PCI_P2P_DMABUF_IOCTL_CREATE = _ioc(_IOC_READ | _IOC_WRITE, "u", 0x50, 24)
+# struct pci_p2p_dmabuf_revoke { __s32 fd; __u32 flags; }
+PCI_P2P_DMABUF_IOCTL_REVOKE = _ioc(_IOC_WRITE, "u", 0x51, 8)
+PCI_P2P_DMABUF_CLOEXEC, PCI_P2P_DMABUF_RDONLY, PCI_P2P_DMABUF_WC = 1, 2, 4
+P2P_DRIVER = "pci-p2p-dmabuf"
+
+
+def bind_p2p_exporter(pci):
+    """Bind PCI function *pci* (e.g. the lab's ivshmem) to the series' P2P exporter through
+    driver_override; returns the path of its character device. Raises if the kernel lacks
+    the driver."""
+    dev = f"{SYSFS}/bus/pci/devices/{pci}"
+    drv = f"{SYSFS}/bus/pci/drivers/{P2P_DRIVER}"
+    if not os.path.isdir(drv):
+        raise FileNotFoundError(f"{drv}: kernel without the P2P test exporter")
+    cur = os.path.realpath(f"{dev}/driver") if os.path.exists(f"{dev}/driver") else None
+    if cur != os.path.realpath(drv):
+        if cur:
+            with open(f"{dev}/driver/unbind", "w") as f:
+                f.write(pci)
+        with open(f"{dev}/driver_override", "w") as f:
+            f.write(P2P_DRIVER)
+        with open(f"{SYSFS}/bus/pci/drivers_probe", "w") as f:
+            f.write(pci)
+    return f"/dev/{P2P_DRIVER}-{pci}"
+
+
+def unbind_p2p_exporter(pci):
+    """Undo bind_p2p_exporter(): unbind (revokes every buffer) and clear driver_override."""
+    dev = f"{SYSFS}/bus/pci/devices/{pci}"
+    if os.path.realpath(f"{dev}/driver") == os.path.realpath(
+            f"{SYSFS}/bus/pci/drivers/{P2P_DRIVER}"):
+        with open(f"{dev}/driver/unbind", "w") as f:
+            f.write(pci)
+    with open(f"{dev}/driver_override", "w") as f:
+        f.write("\n")
+
+
+def p2p_dmabuf(cdev, offset, size, flags=PCI_P2P_DMABUF_CLOEXEC):
+    """A dma-buf of [offset, offset + size) of the exporter's BAR; returns its fd."""
+    fd = os.open(cdev, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        buf = bytearray(struct.pack("QQIi", offset, size, flags, -1))
+        fcntl.ioctl(fd, PCI_P2P_DMABUF_IOCTL_CREATE, buf, True)
+        return struct.unpack("QQIi", bytes(buf))[3]
+    finally:
+        os.close(fd)
+
+
+def p2p_revoke(cdev, dmabuf_fd):
+    """Take the memory away from a dma-buf of the P2P exporter (importers get move_notify)."""
+    fd = os.open(cdev, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(fd, PCI_P2P_DMABUF_IOCTL_REVOKE, struct.pack("iI", dmabuf_fd, 0))
+    finally:
+        os.close(fd)
+
+
+def p2p_distances(pci):
+    """{PCI function: pci_p2pdma_distance()} with *pci* as the provider, from the exporter's
+    debugfs file (debugfs mounted at /sys/kernel/debug)."""
+    text = read(f"{SYSFS}/kernel/debug/{P2P_DRIVER}/{pci}/distances")
+    return {a: int(d) for a, d in (line.split() for line in text.splitlines())}
+
+
 def fdinfo(fd):
     """/proc/self/fdinfo/<fd> as a dict of str -> str."""
     out = {}

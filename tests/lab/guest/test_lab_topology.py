@@ -3,6 +3,8 @@
 
 import os
 
+import pytest
+
 import labguest
 from labguest import read
 
@@ -60,3 +62,30 @@ def test_ivshmem_on_node1_with_64mib_bar2(lab, ivshmem):
     assert flags & 0x2000, "BAR 2 is not prefetchable"   # IORESOURCE_PREFETCH
     assert flags & 0x100000, "BAR 2 is not 64-bit"       # IORESOURCE_MEM_64
     assert os.path.getsize(f"{ivshmem}/resource{lab.ivshmem_bar}") == lab.ivshmem_size
+
+
+def test_spare_nic_pci_location_and_numa_node(spare_nic):
+    """NIC2 and NIC3: up, no address, no rxe device, on their PCI function and node."""
+    pci = labguest.pci_function_of_netdev(spare_nic.netdev)
+    assert pci == spare_nic.pci_path, f"{spare_nic.netdev}: {pci}, expected {spare_nic.pci_path}"
+    assert int(read(f"{pci}/numa_node")) == spare_nic.numa_node
+    assert read(f"/sys/class/net/{spare_nic.netdev}/operstate") in ("up", "unknown")
+    assert read(f"{pci}/vendor") == "0x1af4"
+
+
+def test_ivshmem_and_nic2_share_a_pcie_switch(lab):
+    """ivshmem and NIC2 sit on the two downstream ports (QEMU's xio3130-downstream, TI
+    104c:8233) of one switch whose upstream port (x3130-upstream, 104c:8232) is on node 1's
+    second root port."""
+    if not lab.spare_nics:
+        pytest.skip("this labrun exports no NIC2/NIC3 (older topology)")
+    nic2 = next(n for n in lab.spare_nics if n.index == 2)
+    ivshmem_port = os.path.dirname(lab.ivshmem_pci_path)
+    nic2_port = os.path.dirname(nic2.pci_path)
+    upstream = os.path.dirname(ivshmem_port)
+    assert os.path.dirname(nic2_port) == upstream
+    assert os.path.basename(upstream) == "0000:42:00.0"
+    assert (read(f"{upstream}/vendor"), read(f"{upstream}/device")) == ("0x104c", "0x8232")
+    for port in (ivshmem_port, nic2_port):
+        assert (read(f"{port}/vendor"), read(f"{port}/device")) == ("0x104c", "0x8233")
+    assert int(read(f"{upstream}/numa_node")) == 1
