@@ -60,6 +60,10 @@ int vext_endpoint_available(const struct vext_ibdev *dev,
 		return vext_err(EOPNOTSUPP,
 				"%s endpoint %u: this kernel has no DMA endpoint attribute for REG_DMABUF_MR",
 				dev->name, ep->pub.index);
+	if (ep->kernel_unmappable)
+		return vext_err(EOPNOTSUPP,
+				"%s endpoint %u: the kernel lists it but cannot map memory through it",
+				dev->name, ep->pub.index);
 	return prov->available ? prov->available(dev, ep) : 0;
 }
 

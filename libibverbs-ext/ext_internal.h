@@ -53,6 +53,7 @@ enum vext_drv {
 struct vext_ep {
 	struct ibv_dma_endpoint pub;
 	const struct vext_pci *pci;	/* NULL for IBV_DMA_EP_VIRTUAL */
+	bool kernel_unmappable;		/* dma_endpoints/N/mappable is 0 */
 };
 
 struct vext_ibdev {
@@ -145,6 +146,11 @@ struct vext_reg_req {
 	const struct vext_ep *ep;
 	const struct ibv_dmabuf_info *src;	/* what backs the buffer */
 	uint32_t access;	/* validated access flags */
+	/*
+	 * The caller named the endpoint (policy other than AUTO): the kernel
+	 * must use exactly it, so backends send it even when it is the default.
+	 */
+	bool named;
 	uint32_t kernel_ep;	/* out: endpoint the kernel reports */
 	bool kernel_reported;
 };

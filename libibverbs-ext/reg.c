@@ -189,6 +189,7 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 		if (dev->eps[i].pub.index == choice.ep.index)
 			req.ep = &dev->eps[i];
 	req.access = access;
+	req.named = hints.policy != IBV_DMA_PATH_AUTO;
 	req.src = &info;
 	vext_clear_err();
 	mr = vext_provider_of(dev->drv)->reg(&req);

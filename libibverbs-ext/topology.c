@@ -436,6 +436,11 @@ static bool parse_kernel_eps(struct vext_topo *t, const char *devpath,
 		if (!vext_read_int(t->root, rel, &node) && node >= -1 &&
 		    node < VEXT_MAX_NODES)
 			ep->pub.numa_node = (int)node;
+		/* Listed for information only (e.g. mlx5 peer PFs): 0. */
+		snprintf(rel, sizeof(rel), "%s/dma_endpoints/%u/mappable",
+			 devpath, index);
+		if (!vext_read_int(t->root, rel, &node) && node == 0)
+			ep->kernel_unmappable = true;
 	}
 	return dev->nr_eps > 0;
 }

@@ -108,6 +108,10 @@ static int reg_failed(struct vext_reg_req *req, int err, bool send_ep)
 				"%s: the kernel refused the exporter's description of the buffer",
 				name);
 	case EXDEV:
+		if (!send_ep)
+			return vext_err(EXDEV,
+					"%s: no DMA endpoint the kernel may choose can reach the dma-buf's memory (kernel: P2P not possible)",
+					name);
 		return vext_err(EXDEV,
 				"%s endpoint %u cannot reach the dma-buf's memory (kernel: P2P not possible)",
 				name, req->ep->pub.index);

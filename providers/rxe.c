@@ -20,10 +20,16 @@ static void rxe_endpoints(struct vext_topo *t, struct vext_ibdev *dev)
 		    dev->netdev);
 }
 
+/*
+ * The endpoint attribute goes to the kernel for a non-default endpoint, and
+ * for any endpoint the caller named when the kernel lists endpoints (without
+ * it the kernel chooses itself, e.g. the endpoint on the buffer's node).
+ */
 static struct ibv_mr *rxe_reg(struct vext_reg_req *req)
 {
 	return vext_reg_uverbs(req, RDMA_DRIVER_RXE,
-			       !(req->ep->pub.flags & IBV_DMA_EP_FLAG_DEFAULT));
+			       !(req->ep->pub.flags & IBV_DMA_EP_FLAG_DEFAULT) ||
+				       (req->named && req->dev->kernel_eps));
 }
 
 const struct vext_provider vext_provider_rxe = {

@@ -15,10 +15,12 @@ static void siw_endpoints(struct vext_topo *t, struct vext_ibdev *dev)
 		    dev->netdev);
 }
 
+/* As rxe: a named endpoint is sent whenever the kernel lists endpoints. */
 static struct ibv_mr *siw_reg(struct vext_reg_req *req)
 {
 	return vext_reg_uverbs(req, RDMA_DRIVER_SIW,
-			       !(req->ep->pub.flags & IBV_DMA_EP_FLAG_DEFAULT));
+			       !(req->ep->pub.flags & IBV_DMA_EP_FLAG_DEFAULT) ||
+				       (req->named && req->dev->kernel_eps));
 }
 
 const struct vext_provider vext_provider_siw = {

@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,12 +32,27 @@
 
 #include "json.h"
 
+/*
+ * The kernel series' P2P test exporter (kernel-patches: include/uapi/linux/
+ * pci_p2p_dmabuf.h): dma-bufs of the BAR of a PCI function bound to
+ * pci-p2p-dmabuf, e.g. the lab's ivshmem. Must match the kernel.
+ */
+struct p2p_dmabuf_create {
+	uint64_t offset;
+	uint64_t size;
+	uint32_t flags;
+	int32_t fd;
+};
+#define P2P_DMABUF_CLOEXEC (1U << 0)
+#define P2P_DMABUF_WC (1U << 2)
+#define P2P_DMABUF_IOCTL_CREATE _IOWR('u', 0x50, struct p2p_dmabuf_create)
+
 #define CHUNK (1u << 20)
 #define DEPTH 16
 #define POLL_TIMEOUT_S 60
 
 struct buf {
-	const char *spec;	/* host | udmabuf[:node=N|interleave] | heap[:node=N] */
+	const char *spec;	/* host | udmabuf[:node=N|interleave] | heap[:node=N] | p2p:PCI[:wc] */
 	bool dmabuf;
 	int fd;
 	uint64_t alloc;		/* bytes allocated */
@@ -98,6 +115,44 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+/*
+ * A dma-buf of the BAR of PCI function addr from the P2P test exporter; each
+ * buffer of the run gets its own part of the BAR.
+ */
+static int alloc_p2p(struct buf *b, const char *addr, bool wc)
+{
+	static uint64_t next_off;
+	struct p2p_dmabuf_create c = { 0 };
+	char path[64];
+	int dev, ret = 0;
+
+	snprintf(path, sizeof(path), "/dev/pci-p2p-dmabuf-%s", addr);
+	dev = open(path, O_RDWR | O_CLOEXEC);
+	if (dev < 0) {
+		ret = errno;
+		fprintf(stderr, "%s: %s: %s (kernel without the P2P test exporter, or %s not bound to it)\n",
+			prog, path, strerror(ret), addr);
+		return ret;
+	}
+	c.offset = next_off;
+	c.size = b->alloc;
+	c.flags = P2P_DMABUF_CLOEXEC | (wc ? P2P_DMABUF_WC : 0);
+	if (ioctl(dev, P2P_DMABUF_IOCTL_CREATE, &c)) {
+		ret = errno;
+		fprintf(stderr, "%s: %s: a %" PRIu64 "-byte buffer at BAR offset %" PRIu64 ": %s\n",
+			prog, path, c.size, c.offset, strerror(ret));
+	}
+	close(dev);
+	if (ret)
+		return ret;
+	next_off += (b->alloc + (1u << 20) - 1) & ~((uint64_t)(1u << 20) - 1);
+	b->dmabuf = true;
+	b->fd = c.fd;
+	b->map = mmap(NULL, b->alloc, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      b->fd, 0);
+	return b->map == MAP_FAILED ? errno : 0;
+}
+
 static int alloc_buf(struct buf *b, uint64_t len)
 {
 	struct ibv_dmabuf_alloc_attr a = { .numa_node = -1 };
@@ -115,6 +170,15 @@ static int alloc_buf(struct buf *b, uint64_t len)
 			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		b->fd = -1;
 		return b->map == MAP_FAILED ? errno : 0;
+	}
+	/* p2p:DDDD:BB:DD.F[:wc] */
+	if (!strcmp(kind, "p2p") && opt && strlen(opt + 1) >= 12) {
+		char addr[16];
+
+		snprintf(addr, sizeof(addr), "%.12s", opt + 1);
+		if (opt[13] && strcmp(opt + 13, ":wc"))
+			return EINVAL;
+		return alloc_p2p(b, addr, opt[13] != 0);
 	}
 	if (!strcmp(kind, "udmabuf"))
 		a.type = IBV_DMABUF_ALLOC_UDMABUF;
@@ -332,7 +396,8 @@ static void usage(FILE *f)
 		"Usage: %s --device DEV [--src SPEC] [--dst SPEC] [--size N]\n"
 		"          [--src-offset N] [--dst-offset N] [--iova N] [--path POLICY]\n"
 		"          [--op write|read|both] [--json]\n"
-		"SPEC: host | udmabuf[:node=N|:interleave] | heap[:node=N]  (default host)\n"
+		"SPEC: host | udmabuf[:node=N|:interleave] | heap[:node=N] | p2p:PCI[:wc]\n"
+		"      (default host; p2p: a BAR dma-buf of the kernel's P2P test exporter)\n"
 		"POLICY: auto | default | numa=N | endpoint=N\n",
 		prog);
 }
@@ -349,6 +414,8 @@ static void json_buf(struct json *j, const char *key, const struct buf *b)
 		json_int(j, "numa_node", b->source.numa_node);
 		json_str(j, "endpoint_pci", b->choice.ep.pci_addr);
 		json_uint(j, "endpoint", b->choice.ep.index);
+		json_bool(j, "kernel_reported",
+			  b->choice.flags & IBV_DMA_CHOICE_KERNEL_REPORTED);
 		json_str(j, "reason", b->choice.reason);
 	}
 	json_obj_end(j);
