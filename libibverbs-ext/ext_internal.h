@@ -135,6 +135,7 @@ void vext_policy_rank_devices(struct ibv_dma_choice *best, size_t n,
 
 /* query.c */
 int vext_validate_hints(const struct ibv_dma_path_hints *hints);
+int vext_dmabuf_size(int fd, uint64_t *size);
 int vext_parse_fdinfo(const char *text, struct ibv_dmabuf_info *info);
 int vext_exporter_source(const char *exp_name);
 

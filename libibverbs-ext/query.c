@@ -184,6 +184,34 @@ static void from_kernel(struct dma_buf_describe *d,
 		 (int)sizeof(d->exp_name), d->exp_name);
 }
 
+/*
+ * Is fd a dma-buf, and how big: two syscalls, for callers that need no
+ * description (a registration whose device has one usable endpoint).
+ * dma-buf's llseek reports the size for SEEK_END and moves nothing.
+ */
+int vext_dmabuf_size(int fd, uint64_t *size)
+{
+	struct statfs sfs;
+	struct stat st;
+	off_t end;
+
+	if (fd < 0)
+		return vext_err(EBADF, "fd %d is not a file descriptor", fd);
+	if (fstatfs(fd, &sfs))
+		return vext_err(EBADF, "fd %d is not open", fd);
+	if (sfs.f_type != DMA_BUF_MAGIC) {
+		if (fstat(fd, &st))
+			return vext_err(EBADF, "fd %d is not open", fd);
+		return not_a_dmabuf(fd, &st);
+	}
+	end = lseek(fd, 0, SEEK_END);
+	if (end < 0)
+		return vext_err(errno, "fd %d: size of the dma-buf: %s", fd,
+				strerror(errno));
+	*size = (uint64_t)end;
+	return 0;
+}
+
 /* Set once a genuine dma-buf answered ENOTTY to the describe ioctl. */
 static atomic_bool no_describe_ioctl;
 

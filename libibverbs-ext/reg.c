@@ -131,7 +131,9 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 	struct ibv_mr *mr;
 	const char *name;
 	uint32_t access = 0;
-	size_t i, n = 1;
+	uint64_t size = 0;
+	size_t i, n = 1, usable = 0;
+	bool described = false;
 	int ret;
 
 	if (!pd || !attr) {
@@ -142,15 +144,15 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 	if (ret)
 		goto fail;
 
-	ret = ibv_query_dmabuf(attr->fd, &info);
+	ret = vext_dmabuf_size(attr->fd, &size);
 	if (ret)
 		goto fail;
-	if (info.size && attr->offset + attr->length > info.size) {
+	if (attr->offset + attr->length > size) {
 		ret = vext_err(ERANGE,
 			       "offset 0x%llx + length 0x%llx is beyond the dma-buf's %llu bytes",
 			       (unsigned long long)attr->offset,
 			       (unsigned long long)attr->length,
-			       (unsigned long long)info.size);
+			       (unsigned long long)size);
 		goto fail;
 	}
 
@@ -173,6 +175,24 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 		cur[i] = dev->eps[i];
 		if (vext_endpoint_available(dev, &cur[i]))
 			cur[i].pub.flags |= IBV_DMA_EP_FLAG_UNAVAILABLE;
+		else
+			usable++;
+	}
+	/*
+	 * Describing the buffer costs the kernel a walk of its pages. Only a
+	 * choice between endpoints, or a caller who asks, needs it: with one
+	 * usable endpoint and AUTO or DEFAULT policy the answer is known.
+	 */
+	if (usable > 1 || (attr->comp_mask & IBV_REG_DMABUF_MR_EX_SOURCE) ||
+	    hints.policy == IBV_DMA_PATH_ENDPOINT ||
+	    hints.policy == IBV_DMA_PATH_NUMA) {
+		ret = ibv_query_dmabuf(attr->fd, &info);
+		if (ret)
+			goto fail;
+		described = true;
+	} else {
+		info.numa_node = -1;
+		info.size = size;
 	}
 	ret = vext_policy_rank(t, &info, &hints, cur, dev->nr_eps, &choice, &n);
 	if (ret)
@@ -180,6 +200,13 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 	ret = vext_choice_check(&choice);
 	if (ret)
 		goto fail;
+	if (!described)
+		snprintf(choice.reason, sizeof(choice.reason),
+			 "chose endpoint %u (%s%s%s, node %d): the only endpoint of %s usable here, so the dma-buf was not described",
+			 choice.ep.index,
+			 ibv_dma_endpoint_kind_str(choice.ep.kind),
+			 choice.ep.pci_addr[0] ? " " : "", choice.ep.pci_addr,
+			 choice.ep.numa_node, name);
 
 	memset(&req, 0, sizeof(req));
 	req.pd = pd;

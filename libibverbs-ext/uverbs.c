@@ -76,6 +76,12 @@ bool vext_kernel_has_ep_attr(const struct vext_ibdev *dev)
 static int reg_failed(struct vext_reg_req *req, int err, bool send_ep)
 {
 	const char *name = req->dev->name;
+	struct ibv_dmabuf_info described = { 0 };
+
+	/* An undescribed buffer (fast path): describe it now, for the reason. */
+	if (err == EOPNOTSUPP && req->src && !req->src->origin &&
+	    !ibv_query_dmabuf(req->attr->fd, &described))
+		req->src = &described;
 
 	switch (err) {
 	case EPROTONOSUPPORT:
