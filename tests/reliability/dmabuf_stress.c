@@ -34,6 +34,8 @@
 #include <infiniband/verbs.h>
 #include <infiniband/verbs_ext.h>
 
+#include "bw_rdma.h"
+
 #define MOVE_NOTIFY "/sys/kernel/debug/dma_buf/move_notify"
 #define XFER (256 << 10)
 
@@ -123,84 +125,9 @@ static void *reg_thread(void *arg)
 struct qp_pair {
 	struct ibv_cq *cq;
 	struct ibv_qp *qp[2];
-	union ibv_gid gid;
-	int gid_index;
-	enum ibv_mtu mtu;
 };
 
-static int find_gid(struct qp_pair *p)
-{
-	struct ibv_port_attr pa;
-	int i;
-
-	if (ibv_query_port(ctx, 1, &pa))
-		return -1;
-	p->mtu = pa.active_mtu;
-	for (i = 0; i < pa.gid_tbl_len; i++) {
-		struct ibv_gid_entry e;
-
-		if (ibv_query_gid_ex(ctx, 1, i, &e, 0))
-			continue;
-		if (e.gid_type == IBV_GID_TYPE_ROCE_V2 &&
-		    !memcmp(e.gid.raw, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
-			p->gid_index = i;
-			p->gid = e.gid;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* RESET -> INIT -> RTR -> RTS, connected to each other. */
-static int connect_pair(struct qp_pair *p)
-{
-	int i;
-
-	for (i = 0; i < 2; i++) {
-		struct ibv_qp_attr a = { .qp_state = IBV_QPS_RESET };
-
-		if (ibv_modify_qp(p->qp[i], &a, IBV_QP_STATE))
-			return -1;
-		a.qp_state = IBV_QPS_INIT;
-		a.port_num = 1;
-		a.qp_access_flags = IBV_ACCESS_REMOTE_WRITE |
-				    IBV_ACCESS_LOCAL_WRITE;
-		if (ibv_modify_qp(p->qp[i], &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-				  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
-			return -1;
-	}
-	for (i = 0; i < 2; i++) {
-		struct ibv_qp_attr a = { 0 };
-
-		a.qp_state = IBV_QPS_RTR;
-		a.path_mtu = p->mtu;
-		a.dest_qp_num = p->qp[!i]->qp_num;
-		a.max_dest_rd_atomic = 1;
-		a.min_rnr_timer = 12;
-		a.ah_attr.is_global = 1;
-		a.ah_attr.grh.dgid = p->gid;
-		a.ah_attr.grh.sgid_index = (uint8_t)p->gid_index;
-		a.ah_attr.grh.hop_limit = 1;
-		a.ah_attr.port_num = 1;
-		if (ibv_modify_qp(p->qp[i], &a, IBV_QP_STATE | IBV_QP_AV |
-				  IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
-				  IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
-				  IBV_QP_MIN_RNR_TIMER))
-			return -1;
-		memset(&a, 0, sizeof(a));
-		a.qp_state = IBV_QPS_RTS;
-		/* Generous: a KASAN kernel under TCG is slow to answer. */
-		a.timeout = 17;
-		a.retry_cnt = 7;
-		a.rnr_retry = 7;
-		a.max_rd_atomic = 1;
-		if (ibv_modify_qp(p->qp[i], &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
-				  IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
-				  IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC))
-			return -1;
-	}
-	return 0;
-}
+static struct bw_dev bwdev;
 
 /* One WRITE of XFER bytes; 1 success, 0 error completion, -1 failure. */
 static int write_once(struct qp_pair *p, struct ibv_mr *src, struct ibv_mr *dst,
@@ -243,6 +170,7 @@ static int write_once(struct qp_pair *p, struct ibv_mr *src, struct ibv_mr *dst,
 static void *traffic_thread(void *arg)
 {
 	struct qp_pair p = { 0 };
+	struct bw_err err = { { 0 } };
 	uint8_t *src_buf;
 	struct ibv_mr *src;
 	int i;
@@ -253,14 +181,10 @@ static void *traffic_thread(void *arg)
 		src_buf[i] = (uint8_t)(i * 7 + 1);
 	src = ibv_reg_mr(shared_pd, src_buf, XFER, IBV_ACCESS_LOCAL_WRITE);
 	p.cq = ibv_create_cq(ctx, 16, NULL, NULL, 0);
-	for (i = 0; i < 2 && p.cq; i++) {
-		struct ibv_qp_init_attr qa = { .send_cq = p.cq, .recv_cq = p.cq,
-					       .qp_type = IBV_QPT_RC,
-					       .cap = { 4, 1, 1, 1, 0 } };
-
-		p.qp[i] = ibv_create_qp(shared_pd, &qa);
-	}
-	if (!src || !p.qp[0] || !p.qp[1] || find_gid(&p) || connect_pair(&p)) {
+	for (i = 0; i < 2 && p.cq; i++)
+		p.qp[i] = bw_qp_create(&bwdev, shared_pd, p.cq, 4, 1, &err);
+	if (!src || !p.qp[0] || !p.qp[1] || bw_qp_loopback(&bwdev, p.qp, &err)) {
+		fprintf(stderr, "dmabuf_stress: %s\n", err.msg);
 		failure("traffic setup");
 		return NULL;
 	}
@@ -312,8 +236,10 @@ static void *traffic_thread(void *arg)
 			atomic_fetch_add(&n_deregs, 1);
 		munmap(map, XFER);
 		close(fd);
-		if (r != 1 && connect_pair(&p))
+		if (r != 1 && bw_qp_loopback(&bwdev, p.qp, &err)) {
+			fprintf(stderr, "dmabuf_stress: %s\n", err.msg);
 			failure("QP reset after an error completion");
+		}
 		atomic_fetch_add(&n_rounds, 1);
 	}
 	ibv_destroy_qp(p.qp[0]);
@@ -360,9 +286,9 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dev = "rxe0";
-	struct ibv_device **list;
+	struct bw_err err = { { 0 } };
 	pthread_t th[66];
-	int n, i, o, nth = 0;
+	int i, o, nth = 0;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
@@ -381,14 +307,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dmabuf_stress: --threads 1..64, --seconds >= 1\n");
 		return 2;
 	}
-	list = ibv_get_device_list(&n);
-	for (i = 0; list && i < n; i++)
-		if (!strcmp(ibv_get_device_name(list[i]), dev))
-			ctx = ibv_open_device(list[i]);
-	if (list)
-		ibv_free_device_list(list);
-	if (!ctx || !(shared_pd = ibv_alloc_pd(ctx))) {
-		fprintf(stderr, "dmabuf_stress: cannot open %s\n", dev);
+	if (bw_dev_open(dev, 1, -1, &bwdev, &err)) {
+		fprintf(stderr, "dmabuf_stress: %s\n", err.msg);
+		return 1;
+	}
+	ctx = bwdev.ctx;
+	shared_pd = ibv_alloc_pd(ctx);
+	if (!shared_pd) {
+		fprintf(stderr, "dmabuf_stress: ibv_alloc_pd: %s\n", strerror(errno));
 		return 1;
 	}
 	if (do_revoke && access(MOVE_NOTIFY, W_OK)) {
@@ -408,7 +334,7 @@ int main(int argc, char **argv)
 		pthread_join(th[i], NULL);
 	if (ibv_dealloc_pd(shared_pd))
 		failure("ibv_dealloc_pd of the shared PD (an MR left behind?)");
-	ibv_close_device(ctx);
+	bw_dev_close(&bwdev);
 
 	printf("stress: %s, %d registration threads (%s PDs), %d s%s\n", dev,
 	       nthreads, own_pds ? "own" : "shared", seconds,

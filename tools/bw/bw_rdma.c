@@ -141,12 +141,27 @@ void bw_dev_close(struct bw_dev *d)
 	d->ctx = NULL;
 }
 
+static int qp_to_init(struct bw_dev *d, struct ibv_qp *qp, struct bw_err *e)
+{
+	struct ibv_qp_attr a = { 0 };
+
+	a.qp_state = IBV_QPS_INIT;
+	a.port_num = d->port;
+	a.pkey_index = 0;
+	a.qp_access_flags = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
+			    IBV_ACCESS_LOCAL_WRITE;
+	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+			  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
+		return bw_fail(e, errno, "%s: QP 0x%x to INIT: %s", d->name,
+			       qp->qp_num, strerror(errno));
+	return 0;
+}
+
 struct ibv_qp *bw_qp_create(struct bw_dev *d, struct ibv_pd *pd,
 			    struct ibv_cq *cq, uint32_t send_wr,
 			    uint32_t recv_wr, struct bw_err *e)
 {
 	struct ibv_qp_init_attr qa = { 0 };
-	struct ibv_qp_attr a = { 0 };
 	struct ibv_qp *qp;
 
 	qa.send_cq = cq;
@@ -164,19 +179,38 @@ struct ibv_qp *bw_qp_create(struct bw_dev *d, struct ibv_pd *pd,
 			send_wr, recv_wr, strerror(errno));
 		return NULL;
 	}
-	a.qp_state = IBV_QPS_INIT;
-	a.port_num = d->port;
-	a.pkey_index = 0;
-	a.qp_access_flags = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
-			    IBV_ACCESS_LOCAL_WRITE;
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-			  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS)) {
-		bw_fail(e, errno, "%s: QP to INIT: %s", d->name,
-			strerror(errno));
+	if (qp_to_init(d, qp, e)) {
 		ibv_destroy_qp(qp);
 		return NULL;
 	}
 	return qp;
+}
+
+int bw_qp_loopback(struct bw_dev *d, struct ibv_qp *qp[2], struct bw_err *e)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RESET };
+	int i, ret;
+
+	for (i = 0; i < 2; i++) {
+		if (ibv_modify_qp(qp[i], &a, IBV_QP_STATE))
+			return bw_fail(e, errno, "%s: QP 0x%x to RESET: %s",
+				       d->name, qp[i]->qp_num, strerror(errno));
+		ret = qp_to_init(d, qp[i], e);
+		if (ret)
+			return ret;
+	}
+	for (i = 0; i < 2; i++) {
+		struct bw_qp_dest dest = {
+			.qpn = qp[!i]->qp_num, .psn = 0, .lid = d->lid,
+			.mtu = (uint8_t)d->mtu, .rd_atomic = d->max_rd_atomic,
+			.gid = d->gid, .gid_index = d->gid_index,
+		};
+
+		ret = bw_qp_connect(d, qp[i], 0, &dest, e);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 int bw_qp_connect(struct bw_dev *d, struct ibv_qp *qp, uint32_t my_psn,

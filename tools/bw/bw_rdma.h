@@ -52,5 +52,10 @@ struct ibv_qp *bw_qp_create(struct bw_dev *d, struct ibv_pd *pd,
 /* INIT -> RTR -> RTS towards dest; MTU is the smaller of both sides. */
 int bw_qp_connect(struct bw_dev *d, struct ibv_qp *qp, uint32_t my_psn,
 		  const struct bw_qp_dest *dest, struct bw_err *e);
+/*
+ * Connect two QPs of one device to each other (loopback), from any state:
+ * RESET, INIT, RTR, RTS. Also how a pair recovers after an error completion.
+ */
+int bw_qp_loopback(struct bw_dev *d, struct ibv_qp *qp[2], struct bw_err *e);
 
 #endif

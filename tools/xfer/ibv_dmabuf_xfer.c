@@ -30,6 +30,7 @@
 #include <infiniband/verbs.h>
 #include <infiniband/verbs_ext.h>
 
+#include "bw_rdma.h"
 #include "json.h"
 
 /*
@@ -66,13 +67,10 @@ struct buf {
 };
 
 struct ctx {
-	struct ibv_context *ctx;
+	struct bw_dev dev;	/* device, port 1, its RoCE v2 GID */
 	struct ibv_pd *pd;
 	struct ibv_cq *cq;
 	struct ibv_qp *qp[2];
-	union ibv_gid gid;
-	int gid_index;
-	enum ibv_mtu mtu;
 	struct ibv_dma_path_hints hints;
 	unsigned int access;
 };
@@ -92,27 +90,6 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'K': case 'k': v <<= 10; end++; break;
-	case 'M': case 'm': v <<= 20; end++; break;
-	case 'G': case 'g': v <<= 30; end++; break;
-	default: break;
-	}
-	if (*end)
-		return -1;
-	*out = v;
-	return 0;
 }
 
 /*
@@ -230,85 +207,6 @@ static int reg_buf(struct ctx *c, struct buf *b, uint64_t len)
 	attr.source = &b->source;
 	b->mr = ibv_reg_dmabuf_mr_ex(c->pd, &attr);
 	return b->mr ? 0 : errno;
-}
-
-static int find_gid(struct ctx *c)
-{
-	struct ibv_port_attr pa;
-	int i, best = -1;
-
-	if (ibv_query_port(c->ctx, 1, &pa))
-		return errno;
-	c->mtu = pa.active_mtu;
-	for (i = 0; i < pa.gid_tbl_len; i++) {
-		struct ibv_gid_entry e;
-
-		if (ibv_query_gid_ex(c->ctx, 1, i, &e, 0))
-			continue;
-		/* Prefer RoCEv2 over an IPv4-mapped address. */
-		if (e.gid_type == IBV_GID_TYPE_ROCE_V2 &&
-		    !memcmp(e.gid.raw, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
-			best = i;
-			break;
-		}
-		if (best < 0 && (e.gid.global.subnet_prefix ||
-				 e.gid.global.interface_id))
-			best = i;
-	}
-	if (best < 0)
-		return ENODEV;
-	c->gid_index = best;
-	return ibv_query_gid(c->ctx, 1, best, &c->gid) ? errno : 0;
-}
-
-static int connect_qps(struct ctx *c)
-{
-	int i;
-
-	for (i = 0; i < 2; i++) {
-		struct ibv_qp_attr a = { 0 };
-
-		a.qp_state = IBV_QPS_INIT;
-		a.port_num = 1;
-		a.qp_access_flags = IBV_ACCESS_REMOTE_WRITE |
-				    IBV_ACCESS_REMOTE_READ |
-				    IBV_ACCESS_LOCAL_WRITE;
-		if (ibv_modify_qp(c->qp[i], &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-				  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
-			return errno;
-	}
-	for (i = 0; i < 2; i++) {
-		struct ibv_qp_attr a = { 0 };
-
-		a.qp_state = IBV_QPS_RTR;
-		a.path_mtu = c->mtu;
-		a.dest_qp_num = c->qp[!i]->qp_num;
-		a.rq_psn = 0;
-		a.max_dest_rd_atomic = 16;
-		a.min_rnr_timer = 12;
-		a.ah_attr.is_global = 1;
-		a.ah_attr.grh.dgid = c->gid;
-		a.ah_attr.grh.sgid_index = (uint8_t)c->gid_index;
-		a.ah_attr.grh.hop_limit = 1;
-		a.ah_attr.port_num = 1;
-		if (ibv_modify_qp(c->qp[i], &a, IBV_QP_STATE | IBV_QP_AV |
-				  IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
-				  IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
-				  IBV_QP_MIN_RNR_TIMER))
-			return errno;
-		memset(&a, 0, sizeof(a));
-		a.qp_state = IBV_QPS_RTS;
-		a.timeout = 14;
-		a.retry_cnt = 7;
-		a.rnr_retry = 7;
-		a.sq_psn = 0;
-		a.max_rd_atomic = 16;
-		if (ibv_modify_qp(c->qp[i], &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
-				  IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
-				  IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC))
-			return errno;
-	}
-	return 0;
 }
 
 /* RDMA op of len bytes: local buffer l, remote buffer r, from QP 0. */
@@ -440,13 +338,13 @@ int main(int argc, char **argv)
 	struct buf src = { .spec = "host", .node = -1 },
 		   dst = { .spec = "host", .node = -1 };
 	struct ctx c = { 0 };
-	struct ibv_device **list;
+	struct bw_err err;
 	const char *dev = NULL, *op = "both", *path = "auto";
 	uint64_t len = 1 << 20, iova = 0x100000000ULL;
 	double t0, t_write = 0, t_read = 0;
 	int64_t bad = -1;
 	bool json = false, do_write, do_read;
-	int o, num, i, ret, rc = 1;
+	int o, i, ret, rc = 1;
 
 	while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (o) {
@@ -454,19 +352,19 @@ int main(int argc, char **argv)
 		case 's': src.spec = optarg; break;
 		case 't': dst.spec = optarg; break;
 		case 'n':
-			if (parse_u64(optarg, &len) || !len)
+			if (bw_parse_size(optarg, &len) || !len)
 				return fprintf(stderr, "%s: bad --size\n", prog), 2;
 			break;
 		case 'o':
-			if (parse_u64(optarg, &src.offset))
+			if (bw_parse_size(optarg, &src.offset))
 				return fprintf(stderr, "%s: bad --src-offset\n", prog), 2;
 			break;
 		case 'O':
-			if (parse_u64(optarg, &dst.offset))
+			if (bw_parse_size(optarg, &dst.offset))
 				return fprintf(stderr, "%s: bad --dst-offset\n", prog), 2;
 			break;
 		case 'i':
-			if (parse_u64(optarg, &iova))
+			if (bw_parse_size(optarg, &iova))
 				return fprintf(stderr, "%s: bad --iova\n", prog), 2;
 			break;
 		case 'p': path = optarg; break;
@@ -503,45 +401,23 @@ int main(int argc, char **argv)
 	c.access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
 		   IBV_ACCESS_REMOTE_READ;
 
-	list = ibv_get_device_list(&num);
-	for (i = 0; list && i < num; i++)
-		if (!strcmp(ibv_get_device_name(list[i]), dev))
-			c.ctx = ibv_open_device(list[i]);
-	if (list)
-		ibv_free_device_list(list);
-	if (!c.ctx)
-		return fprintf(stderr, "%s: cannot open RDMA device %s\n", prog,
-			       dev), 1;
-	c.pd = ibv_alloc_pd(c.ctx);
-	c.cq = c.pd ? ibv_create_cq(c.ctx, 4 * DEPTH, NULL, NULL, 0) : NULL;
+	if (bw_dev_open(dev, 1, -1, &c.dev, &err))
+		return fprintf(stderr, "%s: %s\n", prog, err.msg), 1;
+	c.pd = ibv_alloc_pd(c.dev.ctx);
+	c.cq = c.pd ? ibv_create_cq(c.dev.ctx, 4 * DEPTH, NULL, NULL, 0) : NULL;
 	if (!c.cq) {
 		rc = die("PD/CQ", errno);
 		goto out;
 	}
 	for (i = 0; i < 2; i++) {
-		struct ibv_qp_init_attr qa = { 0 };
-
-		qa.send_cq = c.cq;
-		qa.recv_cq = c.cq;
-		qa.qp_type = IBV_QPT_RC;
-		qa.cap.max_send_wr = DEPTH;
-		qa.cap.max_recv_wr = 1;
-		qa.cap.max_send_sge = 1;
-		qa.cap.max_recv_sge = 1;
-		c.qp[i] = ibv_create_qp(c.pd, &qa);
+		c.qp[i] = bw_qp_create(&c.dev, c.pd, c.cq, DEPTH, 1, &err);
 		if (!c.qp[i]) {
-			rc = die("create QP", errno);
+			fprintf(stderr, "%s: %s\n", prog, err.msg);
 			goto out;
 		}
 	}
-	ret = find_gid(&c);
-	if (ret) {
-		rc = die("no usable GID on port 1", ret);
-		goto out;
-	}
-	ret = connect_qps(&c);
-	if (ret) {
-		rc = die("connecting the QPs", ret);
+	if (bw_qp_loopback(&c.dev, c.qp, &err)) {
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
 		goto out;
 	}
 
@@ -648,7 +524,7 @@ out:
 		ibv_destroy_cq(c.cq);
 	if (c.pd)
 		ibv_dealloc_pd(c.pd);
-	if (c.ctx)
-		ibv_close_device(c.ctx);
+	if (c.dev.ctx)
+		bw_dev_close(&c.dev);
 	return rc;
 }
