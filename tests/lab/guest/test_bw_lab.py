@@ -332,7 +332,13 @@ def test_regbench_rows(lab):
     ex = by["ibv_reg_dmabuf_mr_ex"]
     if lab.patched:
         assert ex["ok"], ex
-        assert out["sizes"][1]["ratios"]["ex_over_ex_default"] is not None
+        assert by["ibv_reg_dmabuf_mr_ex_source"]["ok"], by["ibv_reg_dmabuf_mr_ex_source"]
+        ratios = out["sizes"][1]["ratios"]
+        assert ratios["ex_over_ex_default"] is not None
+        assert ratios["ex_source_over_ex"] is not None
+        # rxe has one endpoint: the _ex row chose without describing the buffer
+        assert "was not described" in out["reason"], out["reason"]
+        assert out["source"] == "system" and out["origin"] == "kernel", out
     else:
         assert not ex["ok"] and "no dma-buf MR support" in ex["error"], ex
     assert by["ibv_query_dmabuf"]["ok"] and by["ibv_select_dma_endpoint"]["ok"]
