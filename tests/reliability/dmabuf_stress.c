@@ -12,7 +12,10 @@
  *     under it, the work completes in error, the QPs are reset, the MR is
  *     still deregistered, and a new buffer is registered;
  *   - one revoker thread (--revoke): makes the importers of the traffic
- *     buffer see a move (debugfs dma_buf/move_notify, CONFIG_DMABUF_DEBUG).
+ *     buffer see a move (debugfs dma_buf/move_notify, CONFIG_DMABUF_DEBUG),
+ *     every 20-50 ms, but only once the buffer has taken one checked write:
+ *     on a slow kernel (KASAN under emulation) an earlier revocation would
+ *     cut every round before any data is checked.
  *
  * At the end it prints the figures and exits non-zero on any failure: an
  * unexpected errno, a deregistration that failed, corrupted data, a
@@ -212,7 +215,6 @@ static void *traffic_thread(void *arg)
 		}
 		atomic_fetch_add(&n_regs, 1);
 		fstat(fd, &st);
-		atomic_store(&traffic_ino, st.st_ino);
 		for (k = 0; k < 20 && r == 1 && !atomic_load(&stop); k++) {
 			memset(map, 0, XFER);
 			r = write_once(&p, src, dst, attr.iova);
@@ -222,6 +224,9 @@ static void *traffic_thread(void *arg)
 					failure("data check after RDMA WRITE");
 				}
 				atomic_fetch_add(&n_bytes, XFER);
+				/* Revocable from now on. */
+				if (k == 0)
+					atomic_store(&traffic_ino, st.st_ino);
 			} else if (r == 0) {
 				atomic_fetch_add(&n_err_cqes, 1);
 			} else {
