@@ -189,11 +189,11 @@ static void from_kernel(struct dma_buf_describe *d,
  * description (a registration whose device has one usable endpoint).
  * dma-buf's llseek reports the size for SEEK_END and moves nothing.
  */
-int vext_dmabuf_size(int fd, uint64_t *size)
+/* 0 when @fd is an open dma-buf, else EBADF or ENOTTY with the reason. */
+static int check_dmabuf_fd(int fd)
 {
 	struct statfs sfs;
 	struct stat st;
-	off_t end;
 
 	if (fd < 0)
 		return vext_err(EBADF, "fd %d is not a file descriptor", fd);
@@ -204,6 +204,17 @@ int vext_dmabuf_size(int fd, uint64_t *size)
 			return vext_err(EBADF, "fd %d is not open", fd);
 		return not_a_dmabuf(fd, &st);
 	}
+	return 0;
+}
+
+int vext_dmabuf_size(int fd, uint64_t *size)
+{
+	off_t end;
+	int ret;
+
+	ret = check_dmabuf_fd(fd);
+	if (ret)
+		return ret;
 	end = lseek(fd, 0, SEEK_END);
 	if (end < 0)
 		return vext_err(errno, "fd %d: size of the dma-buf: %s", fd,
@@ -219,7 +230,6 @@ int ibv_query_dmabuf(int fd, struct ibv_dmabuf_info *info)
 {
 	struct dma_buf_describe desc;
 	char path[64], text[1024];
-	struct statfs sfs;
 	struct stat st;
 	ssize_t n;
 	int pfd, ret;
@@ -229,15 +239,9 @@ int ibv_query_dmabuf(int fd, struct ibv_dmabuf_info *info)
 	if (info->comp_mask)
 		return vext_err(EOPNOTSUPP, "info: unknown comp_mask bits 0x%x",
 				info->comp_mask);
-	if (fd < 0)
-		return vext_err(EBADF, "fd %d is not a file descriptor", fd);
-	if (fstatfs(fd, &sfs))
-		return vext_err(EBADF, "fd %d is not open", fd);
-	if (sfs.f_type != DMA_BUF_MAGIC) {
-		if (fstat(fd, &st))
-			return vext_err(EBADF, "fd %d is not open", fd);
-		return not_a_dmabuf(fd, &st);
-	}
+	ret = check_dmabuf_fd(fd);
+	if (ret)
+		return ret;
 
 	memset(info, 0, sizeof(*info));
 	info->numa_node = -1;
