@@ -15,7 +15,7 @@ function(dmp_man_pages)
     string(REGEX REPLACE ".*\\.([0-9])$" "\\1" sect ${page})
     set(out ${CMAKE_CURRENT_BINARY_DIR}/${page})
     add_custom_command(OUTPUT ${out}
-      COMMAND ${PANDOC} -s -t man ${CMAKE_CURRENT_SOURCE_DIR}/${src} -o ${out}
+      COMMAND ${PANDOC} -f markdown-smart -s -t man ${CMAKE_CURRENT_SOURCE_DIR}/${src} -o ${out}
       DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${src}
       COMMENT "Rendering man page ${page}")
     string(MAKE_C_IDENTIFIER ${page} tgt)
