@@ -111,6 +111,9 @@ def compile_flags(build_dir):
         pytest.skip("pkg-config finds no libibverbs (libibverbs-dev)")
     cflags = [f"-I{REPO}/libibverbs-ext/include"]
     libs = [f"-L{lib}", f"-Wl,-rpath,{lib}", "-libverbs-ext"] + verbs.stdout.split()
+    with open(os.path.join(build_dir, "CMakeCache.txt")) as f:
+        if re.search(r"^DMP_SANITIZE:BOOL=ON$", f.read(), re.M):
+            libs.append("-fsanitize=address,undefined")  # as the build's executables
     return cflags, libs
 
 
