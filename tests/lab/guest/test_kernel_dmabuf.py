@@ -293,3 +293,73 @@ def test_vfio_bar_mr_moves_data_and_is_revoked(lab, rxeb):
         status = rc.rdma(rc.e.IBV_WR_RDMA_WRITE, PAGE, rkey, iova)
         assert status == rc.e.IBV_WC_REM_ACCESS_ERR, f"WC status {status}"
         rc.destroy(handle)
+
+
+# <drm/drm.h>: DRM_IOCTL_PRIME_FD_TO_HANDLE, struct drm_prime_handle { handle, flags, fd }
+DRM_IOCTL_PRIME_FD_TO_HANDLE = 0xC00C642E
+
+
+def _vgem_card():
+    for card in sorted(os.listdir("/sys/class/drm")) if os.path.isdir("/sys/class/drm") else ():
+        if card.startswith("card") and "-" not in card and os.path.basename(
+                os.path.realpath(f"/sys/class/drm/{card}/device")) == "vgem":
+            return f"/dev/dri/{card}"
+    return None
+
+
+@pytest.mark.patched_only
+def test_vfio_refuses_an_importer_that_cannot_be_revoked(lab):
+    """vgem imports dma-bufs through DRM PRIME with a static attachment, neither P2P-capable
+    nor revocable: vfio-pci's attach refuses it (EOPNOTSUPP) and the buffer stays usable."""
+    import fcntl
+    import struct
+    card = _vgem_card()
+    assert card, "the patched lab kernel has vgem (lab.config)"
+    with _vfio_or_skip(lab) as dev:
+        fd = dev.dmabuf(2, [(0, 1 * MiB)])
+        drm = os.open(card, os.O_RDWR | os.O_CLOEXEC)
+        with labguest.closing_fds(fd, drm):
+            with pytest.raises(OSError) as e:
+                fcntl.ioctl(drm, DRM_IOCTL_PRIME_FD_TO_HANDLE,
+                            bytearray(struct.pack("IIi", 0, 0, fd)), True)
+            assert e.value.errno == errno.EOPNOTSUPP
+            assert describe(fd)["mem_types"] == 1 << DMA_BUF_MEM_P2P
+
+
+@pytest.mark.patched_only
+def test_a_revoked_buffer_does_not_register(lab):
+    """A vfio dma-buf whose device file was closed: describe says ENODEV, and so does a
+    registration (the attach is refused), leaving nothing behind."""
+    with _vfio_or_skip(lab) as dev:
+        fd = dev.dmabuf(2, [(0, 1 * MiB)])
+    with labguest.closing_fds(fd), verbs(lab.nics[0].rxe) as v:
+        assert v.reg_errno(v.reg_mr_fd, fd, 0, 1 * MiB, 0) == errno.ENODEV
+
+
+def test_reg_mr_of_ordinary_memory(lab):
+    """UVERBS_METHOD_REG_MR with an address (no FD). The series (0001) sets the MR's iova and
+    length as the write command does, so rxe moves data through it; stock 7.2 leaves both at
+    0 and rxe fails every access; stock 6.12 has no such method (EPROTONOSUPPORT)."""
+    import ctypes
+    nic = lab.nics[0]
+    size, iova = 4 * PAGE, 0x7f0000100000
+    mem = mmap.mmap(-1, size)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(mem))
+    with loopback(nic) as rc:
+        try:
+            handle, _, rkey, _ = rc.reg(-1, 0, size, iova, addr=addr, want_endpoint=False)
+        except OSError as e:
+            assert lab.version == "6.12" and e.errno == errno.EPROTONOSUPPORT, e
+            return
+        assert lab.version == "7.2", lab
+        try:
+            rc.local.write(b"x" * PAGE, PAGE)
+            status = rc.rdma(rc.e.IBV_WR_RDMA_WRITE, PAGE, rkey, iova)
+            if lab.patched:
+                assert status == rc.e.IBV_WC_SUCCESS, status
+                check_transfer(rc, rkey, iova, mem, size, tag=11)
+            else:
+                assert status != rc.e.IBV_WC_SUCCESS, "stock 7.2 was expected to fail (its " \
+                    "REG_MR leaves the MR's iova and length at 0)"
+        finally:
+            rc.destroy(handle)
