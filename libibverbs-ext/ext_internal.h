@@ -15,6 +15,7 @@
 #define VEXT_MAX_NODES 64
 #define VEXT_MAX_EPS 16
 #define VEXT_MAX_NOTES 64
+#define VEXT_NOTE_LEN 256
 
 #define VEXT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -82,7 +83,7 @@ struct vext_topo {
 	/* PCI functions parsed so far; grows lazily under lock. */
 	pthread_mutex_t lock;
 	struct vext_pci *pcis;
-	size_t nr_notes;
+	size_t nr_notes;		/* grows under lock after load */
 	char *notes[VEXT_MAX_NOTES];	/* what was skipped and why */
 };
 
@@ -138,6 +139,15 @@ int vext_validate_hints(const struct ibv_dma_path_hints *hints);
 int vext_dmabuf_size(int fd, uint64_t *size);
 int vext_parse_fdinfo(const char *text, struct ibv_dmabuf_info *info);
 int vext_exporter_source(const char *exp_name);
+
+/*
+ * kernel_describe.c: the kernel's describe ioctl. 0 (info filled), ENOTTY
+ * when the kernel has none, another errno with the reason.
+ */
+struct dma_buf_describe;
+int vext_kernel_describe(int fd, struct ibv_dmabuf_info *info);
+void vext_describe_to_info(const struct dma_buf_describe *d,
+			   struct ibv_dmabuf_info *info);
 
 /* providers/: endpoint discovery and registration backends. */
 struct vext_reg_req {
@@ -207,6 +217,5 @@ _Static_assert(sizeof(struct vext_verbs_mr) + sizeof(uint32_t) <=
 /* uverbs.c: REG_DMABUF_MR through the library's own ioctl. */
 struct ibv_mr *vext_reg_uverbs(struct vext_reg_req *req, uint32_t driver_id,
 			       bool send_endpoint);
-bool vext_kernel_has_ep_attr(const struct vext_ibdev *dev);
 
 #endif /* VEXT_INTERNAL_H */

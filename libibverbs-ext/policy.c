@@ -129,6 +129,9 @@ struct src_view {
 	char words[160];		/* "system memory on node 1 (kernel)" */
 };
 
+/* SLIT distances are at most 255: an unknown one ranks after all. */
+#define DIST_UNKNOWN 1000
+
 struct score {
 	int usable;		/* 1 good */
 	int reach;		/* 2 yes, 1 kernel decides, 0 no */
@@ -195,7 +198,8 @@ static int build_src(const struct vext_topo *t,
 		*flags |= IBV_DMA_CHOICE_HINT_USED;
 		return 0;
 	}
-	if (!src)
+	/* Memory of a kind this library does not know is not guessed at. */
+	if (!src || src->source == IBV_DMABUF_SOURCE_UNKNOWN)
 		goto unknown;
 
 	has_p2p = src->types & (1u << IBV_DMABUF_SOURCE_P2P) ||
@@ -269,7 +273,6 @@ static void score_ep(const struct vext_topo *t, const struct src_view *v,
 		     struct ibv_dma_choice *c)
 {
 	int node = ep_node(t, ep->pub.numa_node);
-	bool cpu = false;
 
 	memset(s, 0, sizeof(*s));
 	s->usable = !(ep->pub.flags & IBV_DMA_EP_FLAG_UNAVAILABLE);
@@ -284,10 +287,9 @@ static void score_ep(const struct vext_topo *t, const struct src_view *v,
 	c->flags = 0;
 	switch (v->kind) {
 	case SRC_CPU:
-		cpu = true;
 		if (node < 0) {
 			s->cls = IBV_DMA_PATH_CLASS_UNKNOWN;
-			s->dist = 1000;
+			s->dist = DIST_UNKNOWN;
 		} else {
 			s->cls = node == v->node ? IBV_DMA_PATH_CLASS_PHB :
 						   IBV_DMA_PATH_CLASS_SYS;
@@ -318,7 +320,7 @@ static void score_ep(const struct vext_topo *t, const struct src_view *v,
 			int d = vext_topo_distance(t, ep_node(t, v->prov->numa_node),
 						   node);
 
-			s->dist = d < 0 ? 1000 : d;
+			s->dist = d < 0 ? DIST_UNKNOWN : d;
 			c->numa_distance = d;
 		}
 		break;
@@ -331,7 +333,6 @@ static void score_ep(const struct vext_topo *t, const struct src_view *v,
 	}
 	c->path_class = s->cls;
 	c->ep = ep->pub;
-	(void)cpu;
 }
 
 static int describe_ep(char *buf, size_t len, const struct ibv_dma_endpoint *e)
@@ -579,7 +580,8 @@ static void score_of_choice(const struct ibv_dma_choice *c, struct score *s)
 	s->reach = c->flags & IBV_DMA_CHOICE_UNREACHABLE ? 0 :
 		   c->flags & IBV_DMA_CHOICE_P2P_HOST_BRIDGE ? 1 : 2;
 	s->cls = (int)c->path_class;
-	s->dist = c->numa_distance;
+	/* Unknown ranks last, as in score_ep(). */
+	s->dist = c->numa_distance < 0 ? DIST_UNKNOWN : c->numa_distance;
 	s->bw = (uint64_t)c->ep.link_speed * c->ep.link_width;
 	s->is_default = !!(c->ep.flags & IBV_DMA_EP_FLAG_DEFAULT);
 }

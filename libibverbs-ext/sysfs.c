@@ -143,19 +143,35 @@ bool vext_is_pci_addr(const char *s)
 
 uint32_t vext_parse_link_speed(const char *s)
 {
-	/* "16.0 GT/s PCIe", older kernels "8 GT/s"; "Unknown" -> 0 */
-	char *end;
-	double gts;
+	/*
+	 * "16.0 GT/s PCIe", older kernels "8 GT/s"; "Unknown" -> 0. Parsed
+	 * digit by digit: strtod() follows the caller's locale, and under
+	 * one with a decimal comma "16.0" would stop at the dot.
+	 */
+	uint32_t mts = 0, scale = 1000;
+	bool digits = false;
 
-	errno = 0;
-	gts = strtod(s, &end);
-	if (errno || end == s || gts <= 0 || gts > 1000)
+	for (; *s >= '0' && *s <= '9'; s++) {
+		mts = mts * 10 + (uint32_t)(*s - '0');
+		if (mts > 1000)
+			return 0;
+		digits = true;
+	}
+	mts *= 1000;
+	if (*s == '.') {
+		for (s++; *s >= '0' && *s <= '9'; s++) {
+			scale /= 10;
+			mts += scale * (uint32_t)(*s - '0');
+			digits = true;
+		}
+	}
+	if (!digits || !mts)
 		return 0;
-	while (*end == ' ')
-		end++;
-	if (strncmp(end, "GT/s", 4) != 0)
+	while (*s == ' ')
+		s++;
+	if (strncmp(s, "GT/s", 4) != 0)
 		return 0;
-	return (uint32_t)(gts * 1000 + 0.5);
+	return mts;
 }
 
 int vext_parse_cpulist(const char *s, int *mask, int max)

@@ -22,7 +22,7 @@
 
 void vext_topo_note(struct vext_topo *t, const char *fmt, ...)
 {
-	char buf[256];
+	char buf[VEXT_NOTE_LEN];
 	va_list ap;
 
 	if (t->nr_notes >= VEXT_MAX_NOTES)
@@ -664,18 +664,37 @@ struct vext_topo *vext_topo_get_root(const char *root)
 	return t;
 }
 
+/*
+ * The environment redirects the tree only for a process that runs with its
+ * caller's own credentials: a setuid/setgid or file-capability program
+ * (AT_SECURE) always reads /sys, as rdma-core's SYSFS_PATH is honoured only
+ * when getuid() == geteuid().
+ */
 struct vext_topo *vext_topo_get(void)
 {
-	const char *root = getenv(IBV_EXT_SYSFS_ROOT_ENV);
+	const char *root = secure_getenv(IBV_EXT_SYSFS_ROOT_ENV);
 
 	return vext_topo_get_root(root && *root ? root : "/sys");
 }
 
+/*
+ * Notes grow while the topology lives (lazily parsed PCI functions add
+ * theirs under its lock): each is copied out under that lock, into a
+ * buffer of the calling thread.
+ */
 const char *ibv_ext_sysfs_note(size_t i)
 {
+	static _Thread_local char note[VEXT_NOTE_LEN];
 	struct vext_topo *t = vext_topo_get();
+	bool found = false;
 
-	if (!t || i >= t->nr_notes)
+	if (!t)
 		return NULL;
-	return t->notes[i];
+	pthread_mutex_lock(&t->lock);
+	if (i < t->nr_notes) {
+		vext_strscpy(note, t->notes[i], sizeof(note));
+		found = true;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return found ? note : NULL;
 }

@@ -68,11 +68,6 @@ static struct ib_uverbs_attr *attr_out(struct reg_cmd *cmd, uint16_t id,
 	return a;
 }
 
-bool vext_kernel_has_ep_attr(const struct vext_ibdev *dev)
-{
-	return dev->kernel_eps;
-}
-
 static int reg_failed(struct vext_reg_req *req, int err, bool send_ep)
 {
 	const char *name = req->dev->name;
