@@ -67,17 +67,26 @@ int vext_endpoint_available(const struct vext_ibdev *dev,
 	return prov->available ? prov->available(dev, ep) : 0;
 }
 
-/* The device's endpoints with UNAVAILABLE set as this host stands. */
-static void current_eps(const struct vext_ibdev *dev, struct vext_ep *eps)
+struct vext_ep *vext_current_eps(const struct vext_ibdev *dev, size_t *usable)
 {
-	size_t i;
+	struct vext_ep *eps = calloc(dev->nr_eps, sizeof(*eps));
+	size_t i, n = 0;
 
+	if (!eps) {
+		errno = vext_err(ENOMEM, "out of memory");
+		return NULL;
+	}
 	for (i = 0; i < dev->nr_eps; i++) {
 		eps[i] = dev->eps[i];
 		if (vext_endpoint_available(dev, &eps[i]))
 			eps[i].pub.flags |= IBV_DMA_EP_FLAG_UNAVAILABLE;
+		else
+			n++;
 	}
 	vext_clear_err();
+	if (usable)
+		*usable = n;
+	return eps;
 }
 
 static int get_dev(const char *name, struct vext_topo **tp,
@@ -100,9 +109,9 @@ static int get_dev(const char *name, struct vext_topo **tp,
 int ibv_query_dma_endpoints(const char *ibdev_name,
 			    struct ibv_dma_endpoint *eps, size_t *num_eps)
 {
-	struct vext_ep cur[VEXT_MAX_EPS];
 	const struct vext_ibdev *dev;
 	struct vext_topo *t;
+	struct vext_ep *cur;
 	size_t i, cap;
 	int ret;
 
@@ -112,9 +121,12 @@ int ibv_query_dma_endpoints(const char *ibdev_name,
 	if (ret)
 		return ret;
 	cap = *num_eps;
-	current_eps(dev, cur);
+	cur = vext_current_eps(dev, NULL);
+	if (!cur)
+		return errno;
 	for (i = 0; i < dev->nr_eps && i < cap; i++)
 		eps[i] = cur[i].pub;
+	free(cur);
 	*num_eps = dev->nr_eps;
 	if (cap < dev->nr_eps)
 		return vext_err(ENOSPC, "%s has %zu endpoints, room for %zu",
@@ -127,10 +139,14 @@ static int rank_dev(struct vext_topo *t, const struct vext_ibdev *dev,
 		    const struct ibv_dma_path_hints *hints,
 		    struct ibv_dma_choice *out, size_t *num)
 {
-	struct vext_ep cur[VEXT_MAX_EPS];
+	struct vext_ep *cur = vext_current_eps(dev, NULL);
+	int ret;
 
-	current_eps(dev, cur);
-	return vext_policy_rank(t, src, hints, cur, dev->nr_eps, out, num);
+	if (!cur)
+		return errno;
+	ret = vext_policy_rank(t, src, hints, cur, dev->nr_eps, out, num);
+	free(cur);
+	return ret;
 }
 
 int ibv_rank_dma_endpoints(const char *ibdev_name,

@@ -16,6 +16,7 @@
 #define VEXT_MAX_EPS 16
 #define VEXT_MAX_NOTES 64
 #define VEXT_NOTE_LEN 256
+#define VEXT_PCI_ADDR_CHARS 12 /* "dddd:bb:dd.f" */
 
 #define VEXT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -42,6 +43,7 @@ struct vext_pci {
 	uint16_t device;
 	char driver[32];
 	char serial[48];	/* VPD "SN", board serial; "" if unknown */
+	int vpd_err;		/* errno opening vpd (EACCES: root only), 0 */
 };
 
 enum vext_drv {
@@ -90,13 +92,25 @@ struct vext_topo {
 /* sysfs.c: copy a string, truncating; returns the length copied. */
 size_t vext_strscpy(char *dst, const char *src, size_t size);
 
-/* sysfs.c: small readers relative to the topology root. */
-int vext_read_str(const char *root, const char *rel, char *buf, size_t len);
-int vext_read_int(const char *root, const char *rel, long *val);
-int vext_read_hex(const char *root, const char *rel, unsigned long *val);
-/* Resolve root/rel to a root-relative path; -ENOENT, -EXDEV (escapes). */
-int vext_resolve(const struct vext_topo *t, const char *rel, char *out,
-		 size_t len);
+/*
+ * sysfs.c: small readers of root/<printf-formatted relative path>. 0 or the
+ * length read, or a negative errno.
+ */
+int vext_read_str(const char *root, char *buf, size_t len, const char *fmt,
+		  ...) VEXT_PRINTF(4, 5);
+int vext_read_int(const char *root, long *val, const char *fmt, ...)
+	VEXT_PRINTF(3, 4);
+int vext_read_hex(const char *root, unsigned long *val, const char *fmt, ...)
+	VEXT_PRINTF(3, 4);
+/* "root/<rel>" on the heap; NULL when out of memory. */
+char *vext_path(const char *root, const char *fmt, ...) VEXT_PRINTF(2, 3);
+char *vext_pathv(const char *root, const char *fmt, va_list ap);
+/*
+ * Resolve root/<rel> to a root-relative path on the heap (free() it); NULL
+ * with *err -ENOENT, -EXDEV (it leaves the tree), -ENOMEM.
+ */
+char *vext_resolve(const struct vext_topo *t, int *err, const char *fmt, ...)
+	VEXT_PRINTF(3, 4);
 bool vext_is_pci_addr(const char *s);
 uint32_t vext_parse_link_speed(const char *s);
 int vext_parse_cpulist(const char *s, int *mask, int max);
@@ -188,6 +202,11 @@ void vext_ep_add(struct vext_ibdev *dev, enum ibv_dma_endpoint_kind kind,
 		 const struct vext_pci *pci, uint32_t flags, const char *via);
 int vext_endpoint_available(const struct vext_ibdev *dev,
 			    const struct vext_ep *ep);
+/*
+ * The device's endpoints on the heap (free() it), UNAVAILABLE set as this
+ * host stands, *usable (if given) how many are not; NULL + errno.
+ */
+struct vext_ep *vext_current_eps(const struct vext_ibdev *dev, size_t *usable);
 struct ibv_mr *vext_reg_plain(struct vext_reg_req *req);
 /*
  * Mirrors rdma-core's private enum ibv_mr_type and struct verbs_mr

@@ -459,7 +459,7 @@ int vext_policy_rank(const struct vext_topo *t,
 {
 	static const struct ibv_dma_path_hints auto_hints;
 	const struct ibv_dma_path_hints *h = hints ? hints : &auto_hints;
-	struct ranked r[VEXT_MAX_EPS];
+	struct ranked *r;
 	struct src_view v;
 	uint32_t src_flags = 0, choice_flags = 0;
 	uint64_t key;
@@ -489,6 +489,10 @@ int vext_policy_rank(const struct vext_topo *t,
 
 	build_src(t, src, h, &v, &src_flags);
 
+	/* On the heap: a library call keeps its stack small. */
+	r = calloc(nr_eps, sizeof(*r));
+	if (!r)
+		return vext_err(ENOMEM, "out of memory");
 	for (i = 0; i < nr_eps; i++) {
 		memset(&r[i].c, 0, sizeof(r[i].c));
 		score_ep(t, &v, &eps[i], &r[i].s, &r[i].c);
@@ -508,19 +512,23 @@ int vext_policy_rank(const struct vext_topo *t,
 			if (r[i].s.index == h->endpoint)
 				break;
 		first = i;
-		if (!r[first].s.usable)
-			return vext_err(EOPNOTSUPP,
-					"endpoint %u of %s cannot be used on this host (%s)",
-					h->endpoint, r[first].c.ep.ibdev,
-					r[first].c.ep.flags &
-							IBV_DMA_EP_FLAG_NEEDS_KERNEL_ATTR ?
-						"the kernel has no endpoint attribute" :
-						"the provider library lacks the entry point");
-		if (!r[first].s.reach)
-			return vext_err(EXDEV,
-					"endpoint %u of %s cannot reach %s",
-					h->endpoint, r[first].c.ep.ibdev,
-					v.words);
+		if (!r[first].s.usable) {
+			ret = vext_err(EOPNOTSUPP,
+				       "endpoint %u of %s cannot be used on this host (%s)",
+				       h->endpoint, r[first].c.ep.ibdev,
+				       r[first].c.ep.flags &
+						       IBV_DMA_EP_FLAG_NEEDS_KERNEL_ATTR ?
+					       "the kernel has no endpoint attribute" :
+					       "the provider library lacks the entry point");
+			goto out;
+		}
+		if (!r[first].s.reach) {
+			ret = vext_err(EXDEV,
+				       "endpoint %u of %s cannot reach %s",
+				       h->endpoint, r[first].c.ep.ibdev,
+				       v.words);
+			goto out;
+		}
 		break;
 	default:
 		if (v.kind == SRC_NONE) {
@@ -570,7 +578,9 @@ int vext_policy_rank(const struct vext_topo *t,
 			has_runner ? &r[1].c : NULL, &r[1].s);
 	}
 	*nr_out = nr_eps;
-	return 0;
+out:
+	free(r);
+	return ret;
 }
 
 static void score_of_choice(const struct ibv_dma_choice *c, struct score *s)

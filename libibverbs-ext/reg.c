@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -118,17 +119,22 @@ static void note_kernel_ep(const struct vext_ibdev *dev,
 	}
 }
 
+/* What one registration works on, on the heap (small library stack). */
+struct reg_work {
+	struct ibv_dmabuf_info info;
+	struct ibv_dma_choice choice;
+	struct vext_reg_req req;
+};
+
 struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 				    struct ibv_reg_dmabuf_mr_ex_attr *attr)
 {
 	struct ibv_dma_path_hints hints = { 0 };
-	struct vext_ep cur[VEXT_MAX_EPS];
-	struct ibv_dmabuf_info info = { 0 };
-	struct ibv_dma_choice choice;
+	struct vext_ep *cur = NULL;
+	struct reg_work *w = NULL;
 	const struct vext_ibdev *dev;
-	struct vext_reg_req req;
+	struct ibv_mr *mr = NULL;
 	struct vext_topo *t;
-	struct ibv_mr *mr;
 	const char *name;
 	uint32_t access = 0;
 	uint64_t size = 0;
@@ -171,12 +177,11 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 
 	if (attr->comp_mask & IBV_REG_DMABUF_MR_EX_HINTS)
 		hints = attr->hints;
-	for (i = 0; i < dev->nr_eps; i++) {
-		cur[i] = dev->eps[i];
-		if (vext_endpoint_available(dev, &cur[i]))
-			cur[i].pub.flags |= IBV_DMA_EP_FLAG_UNAVAILABLE;
-		else
-			usable++;
+	w = calloc(1, sizeof(*w));
+	cur = w ? vext_current_eps(dev, &usable) : NULL;
+	if (!cur) {
+		ret = w ? errno : vext_err(ENOMEM, "out of memory");
+		goto fail;
 	}
 	/*
 	 * Describing the buffer costs the kernel a walk of its pages. Only a
@@ -186,53 +191,56 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 	if (usable > 1 || (attr->comp_mask & IBV_REG_DMABUF_MR_EX_SOURCE) ||
 	    hints.policy == IBV_DMA_PATH_ENDPOINT ||
 	    hints.policy == IBV_DMA_PATH_NUMA) {
-		ret = ibv_query_dmabuf(attr->fd, &info);
+		ret = ibv_query_dmabuf(attr->fd, &w->info);
 		if (ret)
 			goto fail;
 		described = true;
 	} else {
-		info.numa_node = -1;
-		info.size = size;
+		w->info.numa_node = -1;
+		w->info.size = size;
 	}
-	ret = vext_policy_rank(t, &info, &hints, cur, dev->nr_eps, &choice, &n);
+	ret = vext_policy_rank(t, &w->info, &hints, cur, dev->nr_eps,
+			       &w->choice, &n);
 	if (ret)
 		goto fail;
-	ret = vext_choice_check(&choice);
+	ret = vext_choice_check(&w->choice);
 	if (ret)
 		goto fail;
 	if (!described)
-		snprintf(choice.reason, sizeof(choice.reason),
+		snprintf(w->choice.reason, sizeof(w->choice.reason),
 			 "chose endpoint %u (%s%s%s, node %d): the only endpoint of %s usable here, so the dma-buf was not described",
-			 choice.ep.index,
-			 ibv_dma_endpoint_kind_str(choice.ep.kind),
-			 choice.ep.pci_addr[0] ? " " : "", choice.ep.pci_addr,
-			 choice.ep.numa_node, name);
+			 w->choice.ep.index,
+			 ibv_dma_endpoint_kind_str(w->choice.ep.kind),
+			 w->choice.ep.pci_addr[0] ? " " : "",
+			 w->choice.ep.pci_addr, w->choice.ep.numa_node, name);
 
-	memset(&req, 0, sizeof(req));
-	req.pd = pd;
-	req.attr = attr;
-	req.dev = dev;
+	w->req.pd = pd;
+	w->req.attr = attr;
+	w->req.dev = dev;
 	for (i = 0; i < dev->nr_eps; i++)
-		if (dev->eps[i].pub.index == choice.ep.index)
-			req.ep = &dev->eps[i];
-	req.access = access;
-	req.named = hints.policy != IBV_DMA_PATH_AUTO;
-	req.src = &info;
+		if (dev->eps[i].pub.index == w->choice.ep.index)
+			w->req.ep = &dev->eps[i];
+	w->req.access = access;
+	w->req.named = hints.policy != IBV_DMA_PATH_AUTO;
+	w->req.src = &w->info;
 	vext_clear_err();
-	mr = vext_provider_of(dev->drv)->reg(&req);
-	if (!mr)
-		return NULL; /* errno and reason set by the backend */
+	mr = vext_provider_of(dev->drv)->reg(&w->req);
+	if (!mr) {
+		ret = errno; /* the reason is set by the backend */
+		goto fail;
+	}
 
-	note_kernel_ep(dev, &req, &choice);
+	note_kernel_ep(dev, &w->req, &w->choice);
 	if (attr->comp_mask & IBV_REG_DMABUF_MR_EX_CHOICE)
-		*attr->choice = choice;
+		*attr->choice = w->choice;
 	if (attr->comp_mask & IBV_REG_DMABUF_MR_EX_SOURCE)
-		*attr->source = info;
-	return mr;
-
+		*attr->source = w->info;
+	ret = 0;
 fail:
+	free(cur);
+	free(w);
 	errno = ret;
-	return NULL;
+	return mr;
 }
 
 struct ibv_mr *vext_reg_plain(struct vext_reg_req *req)

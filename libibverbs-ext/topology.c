@@ -43,8 +43,8 @@ static void parse_nodes(struct vext_topo *t)
 	char buf[1024], rel[96];
 	int node, other, ret;
 
-	ret = vext_read_str(t->root, "devices/system/node/online", buf,
-			    sizeof(buf));
+	ret = vext_read_str(t->root, buf, sizeof(buf),
+			    "devices/system/node/online");
 	if (ret < 0 ||
 	    vext_parse_cpulist(buf, t->node_online, VEXT_MAX_NODES) <= 0) {
 		if (ret != -ENOENT)
@@ -72,7 +72,7 @@ static void parse_nodes(struct vext_topo *t)
 			continue;
 		snprintf(rel, sizeof(rel), "devices/system/node/node%d/distance",
 			 node);
-		ret = vext_read_str(t->root, rel, buf, sizeof(buf));
+		ret = vext_read_str(t->root, buf, sizeof(buf), "%s", rel);
 		if (ret < 0) {
 			if (t->nr_nodes > 1)
 				vext_topo_note(t, "%s: unreadable, row rejected", rel);
@@ -120,20 +120,13 @@ int vext_topo_distance(const struct vext_topo *t, int a, int b)
 
 /* --- PCI functions ----------------------------------------------------------- */
 
-/* Read the VPD-R "SN" keyword (board serial) of a function, if any. */
-static void parse_vpd_serial(struct vext_topo *t, struct vext_pci *p)
-{
-	unsigned char vpd[4096];
-	char path[PATH_MAX];
-	size_t pos = 0, n;
-	FILE *f;
+#define VPD_MAX 4096
 
-	snprintf(path, sizeof(path), "%s/%s/vpd", t->root, p->path);
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	n = fread(vpd, 1, sizeof(vpd), f);
-	fclose(f);
+/* The VPD-R "SN" keyword (board serial) of a function's VPD image. */
+static void parse_vpd(struct vext_topo *t, struct vext_pci *p,
+		      const unsigned char *vpd, size_t n)
+{
+	size_t pos = 0;
 
 	while (pos + 3 <= n) {
 		unsigned char tag = vpd[pos];
@@ -173,14 +166,55 @@ static void parse_vpd_serial(struct vext_topo *t, struct vext_pci *p)
 	}
 }
 
+/* Read the VPD of a function, if it has one and this user may read it. */
+static void parse_vpd_serial(struct vext_topo *t, struct vext_pci *p)
+{
+	unsigned char *vpd;
+	char *path;
+	size_t n;
+	FILE *f;
+
+	path = vext_path(t->root, "%s/vpd", p->path);
+	f = path ? fopen(path, "re") : NULL;
+	p->vpd_err = f ? 0 : path ? errno : ENOMEM;
+	free(path);
+	if (!f)
+		return;
+	vpd = malloc(VPD_MAX);
+	n = vpd ? fread(vpd, 1, VPD_MAX, f) : 0;
+	fclose(f);
+	p->serial[0] = '\0';
+	parse_vpd(t, p, vpd, n);
+	free(vpd);
+}
+
+/* The basename of the target of root/<path>/<link>, "" if none. */
+static void link_base(const struct vext_topo *t, const char *path,
+		      const char *link, char *out, size_t len)
+{
+	char *lpath = vext_path(t->root, "%s/%s", path, link);
+	char *target = malloc(PATH_MAX);
+	ssize_t n = lpath && target ? readlink(lpath, target, PATH_MAX - 1) : -1;
+
+	out[0] = '\0';
+	if (n > 0) {
+		const char *base;
+
+		target[n] = '\0';
+		base = strrchr(target, '/');
+		vext_strscpy(out, base ? base + 1 : target, len);
+	}
+	free(lpath);
+	free(target);
+}
+
 static struct vext_pci *parse_pci(struct vext_topo *t, const char *addr,
 				  const char *path)
 {
-	char rel[PATH_MAX], buf[PATH_MAX];
+	char buf[64];
 	unsigned long v;
 	long node;
 	struct vext_pci *p;
-	ssize_t n;
 
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -190,43 +224,31 @@ static struct vext_pci *parse_pci(struct vext_topo *t, const char *addr,
 		free(p);
 		return NULL;
 	}
-	snprintf(p->addr, sizeof(p->addr), "%s", addr);
+	vext_strscpy(p->addr, addr, sizeof(p->addr));
 
-	snprintf(rel, sizeof(rel), "%s/numa_node", path);
-	if (vext_read_int(t->root, rel, &node) || node < -1 ||
+	if (vext_read_int(t->root, &node, "%s/numa_node", path) || node < -1 ||
 	    node >= VEXT_MAX_NODES) {
-		vext_topo_note(t, "%s: missing or malformed, node unknown", rel);
+		vext_topo_note(t, "%s/numa_node: missing or malformed, node unknown",
+			       path);
 		node = -1;
 	}
 	p->numa_node = (int)node;
 
-	snprintf(rel, sizeof(rel), "%s/vendor", path);
-	if (!vext_read_hex(t->root, rel, &v))
+	if (!vext_read_hex(t->root, &v, "%s/vendor", path))
 		p->vendor = (uint16_t)v;
-	snprintf(rel, sizeof(rel), "%s/device", path);
-	if (!vext_read_hex(t->root, rel, &v))
+	if (!vext_read_hex(t->root, &v, "%s/device", path))
 		p->device = (uint16_t)v;
-	snprintf(rel, sizeof(rel), "%s/class", path);
-	if (!vext_read_hex(t->root, rel, &v))
+	if (!vext_read_hex(t->root, &v, "%s/class", path))
 		p->class_code = (uint32_t)v;
 
-	snprintf(rel, sizeof(rel), "%s/current_link_speed", path);
-	if (vext_read_str(t->root, rel, buf, sizeof(buf)) >= 0)
+	if (vext_read_str(t->root, buf, sizeof(buf), "%s/current_link_speed",
+			  path) >= 0)
 		p->link_speed = vext_parse_link_speed(buf);
-	snprintf(rel, sizeof(rel), "%s/current_link_width", path);
-	if (!vext_read_int(t->root, rel, &node) && node > 0 && node <= 32)
+	if (!vext_read_int(t->root, &node, "%s/current_link_width", path) &&
+	    node > 0 && node <= 32)
 		p->link_width = (uint32_t)node;
 
-	snprintf(rel, sizeof(rel), "%s/%s/driver", t->root, path);
-	n = readlink(rel, buf, sizeof(buf) - 1);
-	if (n > 0) {
-		const char *base;
-
-		buf[n] = '\0';
-		base = strrchr(buf, '/');
-		snprintf(p->driver, sizeof(p->driver), "%s",
-			 base ? base + 1 : buf);
-	}
+	link_base(t, path, "driver", p->driver, sizeof(p->driver));
 	if (p->vendor == 0x15b3)
 		parse_vpd_serial(t, p);
 	return p;
@@ -262,9 +284,9 @@ static const struct vext_pci *add_pci(struct vext_topo *t, const char *addr,
 
 const struct vext_pci *vext_topo_pci(struct vext_topo *t, const char *addr)
 {
-	char rel[64], path[PATH_MAX];
 	struct vext_pci *p;
-	int ret;
+	char *path;
+	int err;
 
 	if (!vext_is_pci_addr(addr))
 		return NULL;
@@ -273,34 +295,41 @@ const struct vext_pci *vext_topo_pci(struct vext_topo *t, const char *addr)
 	pthread_mutex_unlock(&t->lock);
 	if (p)
 		return p;
-	snprintf(rel, sizeof(rel), "bus/pci/devices/%s", addr);
-	ret = vext_resolve(t, rel, path, sizeof(path));
-	if (ret)
+	path = vext_resolve(t, &err, "bus/pci/devices/%s", addr);
+	if (!path)
 		return NULL;
-	return add_pci(t, addr, path);
+	p = (struct vext_pci *)add_pci(t, addr, path);
+	free(path);
+	return p;
 }
 
 const struct vext_pci *vext_topo_pci_of_path(struct vext_topo *t,
 					     const char *path)
 {
 	/* The last PCI-address component of the path owns it. */
-	char buf[PATH_MAX], *comp, *last = NULL, *save, *p;
-	size_t keep = 0;
+	char addr[IBV_EXT_PCI_ADDR_LEN], *prefix;
+	const struct vext_pci *p = NULL;
+	const char *comp, *last = NULL;
+	size_t len;
 
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (comp = strtok_r(buf, "/", &save); comp;
-	     comp = strtok_r(NULL, "/", &save)) {
-		if (vext_is_pci_addr(comp)) {
+	for (comp = path; *comp; comp += len + (comp[len] == '/')) {
+		len = strcspn(comp, "/");
+		if (len != VEXT_PCI_ADDR_CHARS)
+			continue;
+		memcpy(addr, comp, len);
+		addr[len] = '\0';
+		if (vext_is_pci_addr(addr))
 			last = comp;
-			keep = (size_t)(comp - buf) + strlen(comp);
-		}
 	}
 	if (!last)
 		return NULL;
-	/* strtok_r wrote NULs; rebuild the prefix from the original. */
-	snprintf(buf, sizeof(buf), "%.*s", (int)keep, path);
-	p = strrchr(buf, '/');
-	return add_pci(t, p ? p + 1 : buf, buf);
+	memcpy(addr, last, VEXT_PCI_ADDR_CHARS);
+	addr[VEXT_PCI_ADDR_CHARS] = '\0';
+	prefix = strndup(path, (size_t)(last - path) + VEXT_PCI_ADDR_CHARS);
+	if (prefix)
+		p = add_pci(t, addr, prefix);
+	free(prefix);
+	return p;
 }
 
 /* --- RDMA devices ------------------------------------------------------------- */
@@ -332,28 +361,29 @@ static uint64_t parse_guid(const char *s)
 static void siw_netdev_by_gid(struct vext_topo *t, const char *devpath,
 			      struct vext_ibdev *dev)
 {
-	char rel[PATH_MAX], gid[64], mac[32], want[32];
+	char gid[64], mac[32], want[32], *path;
 	struct dirent *de;
 	DIR *d;
 	int n;
 
-	snprintf(rel, sizeof(rel), "%s/ports/1/gids/0", devpath);
-	if (vext_read_str(t->root, rel, gid, sizeof(gid)) < 14)
+	if (vext_read_str(t->root, gid, sizeof(gid), "%s/ports/1/gids/0",
+			  devpath) < 14)
 		return;
 	/* "5254:0012:3456:..." -> "52:54:00:12:34:56" */
 	n = snprintf(want, sizeof(want), "%.2s:%.2s:%.2s:%.2s:%.2s:%.2s",
 		     gid, gid + 2, gid + 5, gid + 7, gid + 10, gid + 12);
 	if (n != 17)
 		return;
-	snprintf(rel, sizeof(rel), "%s/class/net", t->root);
-	d = opendir(rel);
+	path = vext_path(t->root, "class/net");
+	d = path ? opendir(path) : NULL;
+	free(path);
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(rel, sizeof(rel), "class/net/%s/address", de->d_name);
-		if (vext_read_str(t->root, rel, mac, sizeof(mac)) == 17 &&
+		if (vext_read_str(t->root, mac, sizeof(mac),
+				  "class/net/%s/address", de->d_name) == 17 &&
 		    strcasecmp(mac, want) == 0) {
 			snprintf(dev->netdev, sizeof(dev->netdev), "%s",
 				 de->d_name);
@@ -366,14 +396,18 @@ static void siw_netdev_by_gid(struct vext_topo *t, const char *devpath,
 static const struct vext_pci *netdev_pci(struct vext_topo *t,
 					 const char *netdev)
 {
-	char rel[PATH_MAX], path[PATH_MAX];
+	const struct vext_pci *pci;
+	char *path;
+	int err;
 
-	snprintf(rel, sizeof(rel), "class/net/%s", netdev);
-	if (vext_resolve(t, rel, path, sizeof(path))) {
-		vext_topo_note(t, "%s: netdev not found", rel);
+	path = vext_resolve(t, &err, "class/net/%s", netdev);
+	if (!path) {
+		vext_topo_note(t, "class/net/%s: netdev not found", netdev);
 		return NULL;
 	}
-	return vext_topo_pci_of_path(t, path);
+	pci = vext_topo_pci_of_path(t, path);
+	free(path);
+	return pci;
 }
 
 static enum ibv_dma_endpoint_kind kind_of_str(const char *s)
@@ -398,11 +432,16 @@ static enum ibv_dma_endpoint_kind kind_of_str(const char *s)
 static bool parse_kernel_eps(struct vext_topo *t, const char *devpath,
 			     struct vext_ibdev *dev)
 {
-	char rel[PATH_MAX], path[PATH_MAX], buf[64];
+	const char *eps = "dma_endpoints";
 	unsigned int index;
+	char buf[64], *path;
+	bool listed;
+	int err;
 
-	snprintf(rel, sizeof(rel), "%s/%s/dma_endpoints", t->root, devpath);
-	if (access(rel, F_OK))
+	path = vext_path(t->root, "%s/%s", devpath, eps);
+	listed = path && !access(path, F_OK);
+	free(path);
+	if (!listed)
 		return false;
 	for (index = 0; index < VEXT_MAX_EPS; index++) {
 		const struct vext_pci *pci = NULL;
@@ -410,20 +449,20 @@ static bool parse_kernel_eps(struct vext_topo *t, const char *devpath,
 		struct vext_ep *ep;
 		long node;
 
-		snprintf(rel, sizeof(rel), "%s/dma_endpoints/%u/kind", devpath,
-			 index);
-		if (vext_read_str(t->root, rel, buf, sizeof(buf)) < 0)
+		if (vext_read_str(t->root, buf, sizeof(buf), "%s/%s/%u/kind",
+				  devpath, eps, index) < 0)
 			break;
 		kind = kind_of_str(buf);
 		if (!kind) {
-			vext_topo_note(t, "%s: unknown kind '%s', skipped", rel,
-				       buf);
+			vext_topo_note(t, "%s/%s/%u/kind: unknown kind '%s', skipped",
+				       devpath, eps, index, buf);
 			continue;
 		}
-		snprintf(rel, sizeof(rel), "%s/dma_endpoints/%u/device",
-			 devpath, index);
-		if (!vext_resolve(t, rel, path, sizeof(path)))
+		path = vext_resolve(t, &err, "%s/%s/%u/device", devpath, eps,
+				    index);
+		if (path)
 			pci = vext_topo_pci_of_path(t, path);
+		free(path);
 		vext_ep_add(dev, kind, pci,
 			    IBV_DMA_EP_FLAG_KERNEL_LISTED |
 				    (index ? IBV_DMA_EP_FLAG_NEEDS_KERNEL_ATTR :
@@ -431,82 +470,84 @@ static bool parse_kernel_eps(struct vext_topo *t, const char *devpath,
 			    kind == IBV_DMA_EP_NETDEV ? dev->netdev : "");
 		ep = &dev->eps[dev->nr_eps - 1];
 		ep->pub.index = index;
-		snprintf(rel, sizeof(rel), "%s/dma_endpoints/%u/numa_node",
-			 devpath, index);
-		if (!vext_read_int(t->root, rel, &node) && node >= -1 &&
-		    node < VEXT_MAX_NODES)
+		if (!vext_read_int(t->root, &node, "%s/%s/%u/numa_node",
+				   devpath, eps, index) &&
+		    node >= -1 && node < VEXT_MAX_NODES)
 			ep->pub.numa_node = (int)node;
 		/* Listed for information only (e.g. mlx5 peer PFs): 0. */
-		snprintf(rel, sizeof(rel), "%s/dma_endpoints/%u/mappable",
-			 devpath, index);
-		if (!vext_read_int(t->root, rel, &node) && node == 0)
+		if (!vext_read_int(t->root, &node, "%s/%s/%u/mappable", devpath,
+				   eps, index) &&
+		    node == 0)
 			ep->kernel_unmappable = true;
 	}
 	return dev->nr_eps > 0;
 }
 
+static const char *resolve_error(int err)
+{
+	return err == -EXDEV ? "points outside the tree" :
+	       err == -ENOMEM ? "out of memory" : "dangling link";
+}
+
 static void parse_ibdev(struct vext_topo *t, const char *name)
 {
-	char rel[PATH_MAX], devpath[PATH_MAX], path[PATH_MAX], buf[128];
 	struct vext_ibdev *dev, *grown;
+	char buf[128], *devpath, *path;
 	struct stat st;
-	int ret;
+	int err;
 
-	snprintf(rel, sizeof(rel), "class/infiniband/%s", name);
-	ret = vext_resolve(t, rel, devpath, sizeof(devpath));
-	if (ret) {
-		vext_topo_note(t, "%s: %s, skipped", rel,
-			       ret == -EXDEV ? "points outside the tree" :
-					       "dangling link");
+	devpath = vext_resolve(t, &err, "class/infiniband/%s", name);
+	if (!devpath) {
+		vext_topo_note(t, "class/infiniband/%s: %s, skipped", name,
+			       resolve_error(err));
 		return;
 	}
-	snprintf(path, sizeof(path), "%s/%s", t->root, devpath);
-	if (stat(path, &st) || !S_ISDIR(st.st_mode)) {
-		vext_topo_note(t, "%s: not a device directory, skipped", rel);
-		return;
+	path = vext_path(t->root, "%s", devpath);
+	if (!path || stat(path, &st) || !S_ISDIR(st.st_mode)) {
+		vext_topo_note(t, "class/infiniband/%s: not a device directory, skipped",
+			       name);
+		goto out;
 	}
 	grown = realloc(t->ibdevs, (t->nr_ibdevs + 1) * sizeof(*t->ibdevs));
 	if (!grown)
-		return;
+		goto out;
 	t->ibdevs = grown;
 	dev = &t->ibdevs[t->nr_ibdevs];
 	memset(dev, 0, sizeof(*dev));
-	snprintf(dev->name, sizeof(dev->name), "%s", name);
+	vext_strscpy(dev->name, name, sizeof(dev->name));
 
-	snprintf(rel, sizeof(rel), "%s/sys_image_guid", devpath);
-	if (vext_read_str(t->root, rel, buf, sizeof(buf)) > 0)
+	if (vext_read_str(t->root, buf, sizeof(buf), "%s/sys_image_guid",
+			  devpath) > 0)
 		dev->sys_image_guid = parse_guid(buf);
+	if (vext_read_str(t->root, buf, sizeof(buf),
+			  "%s/ports/1/gid_attrs/ndevs/0", devpath) > 0)
+		vext_strscpy(dev->netdev, buf, sizeof(dev->netdev));
 
-	snprintf(rel, sizeof(rel), "%s/ports/1/gid_attrs/ndevs/0", devpath);
-	if (vext_read_str(t->root, rel, buf, sizeof(buf)) > 0)
-		snprintf(dev->netdev, sizeof(dev->netdev), "%s", buf);
-
-	snprintf(rel, sizeof(rel), "%s/device", devpath);
-	ret = vext_resolve(t, rel, path, sizeof(path));
-	if (!ret) {
+	free(path);
+	path = vext_resolve(t, &err, "%s/device", devpath);
+	if (path) {
 		dev->pci = vext_topo_pci_of_path(t, path);
 		if (!dev->pci)
-			vext_topo_note(t, "%s: not a PCI function", rel);
+			vext_topo_note(t, "%s/device: not a PCI function",
+				       devpath);
 		dev->drv = dev->pci && !strcmp(dev->pci->driver, "mlx5_core") ?
 				   VEXT_DRV_MLX5 :
 				   VEXT_DRV_GENERIC;
 	} else {
-		if (ret != -ENOENT)
-			vext_topo_note(t, "%s: %s", rel,
-				       ret == -EXDEV ? "points outside the tree" :
+		if (err != -ENOENT)
+			vext_topo_note(t, "%s/device: %s", devpath,
+				       err == -EXDEV ? "points outside the tree" :
 						       "unresolvable");
-		snprintf(rel, sizeof(rel), "%s/parent", devpath);
-		if (vext_read_str(t->root, rel, buf, sizeof(buf)) > 0) {
+		if (vext_read_str(t->root, buf, sizeof(buf), "%s/parent",
+				  devpath) > 0) {
 			dev->drv = VEXT_DRV_RXE;
-			snprintf(dev->netdev, sizeof(dev->netdev), "%s", buf);
-		} else {
-			snprintf(rel, sizeof(rel), "%s/node_type", devpath);
-			if (vext_read_str(t->root, rel, buf, sizeof(buf)) > 0 &&
-			    buf[0] == '4') {
-				dev->drv = VEXT_DRV_SIW;
-				if (!dev->netdev[0])
-					siw_netdev_by_gid(t, devpath, dev);
-			}
+			vext_strscpy(dev->netdev, buf, sizeof(dev->netdev));
+		} else if (vext_read_str(t->root, buf, sizeof(buf),
+					 "%s/node_type", devpath) > 0 &&
+			   buf[0] == '4') {
+			dev->drv = VEXT_DRV_SIW;
+			if (!dev->netdev[0])
+				siw_netdev_by_gid(t, devpath, dev);
 		}
 		if (dev->netdev[0])
 			dev->pci = netdev_pci(t, dev->netdev);
@@ -514,6 +555,9 @@ static void parse_ibdev(struct vext_topo *t, const char *name)
 
 	dev->kernel_eps = parse_kernel_eps(t, devpath, dev);
 	t->nr_ibdevs++;
+out:
+	free(path);
+	free(devpath);
 }
 
 static int cmp_ibdev(const void *a, const void *b)
@@ -525,13 +569,12 @@ static int cmp_ibdev(const void *a, const void *b)
 
 static void parse_data_direct(struct vext_topo *t)
 {
-	char rel[PATH_MAX];
+	char *path = vext_path(t->root, "bus/pci/drivers/mlx5_data_direct");
 	struct dirent *de;
 	DIR *d;
 
-	snprintf(rel, sizeof(rel), "%s/bus/pci/drivers/mlx5_data_direct",
-		 t->root);
-	d = opendir(rel);
+	d = path ? opendir(path) : NULL;
+	free(path);
 	if (!d)
 		return;
 	while ((de = readdir(d)) && t->nr_dd < VEXT_MAX_EPS) {
@@ -548,8 +591,8 @@ static void parse_data_direct(struct vext_topo *t)
 
 struct vext_topo *vext_topo_load(const char *root)
 {
-	char rel[PATH_MAX];
 	struct vext_topo *t;
+	char *path;
 	struct dirent *de;
 	size_t i;
 	DIR *d;
@@ -569,8 +612,9 @@ struct vext_topo *vext_topo_load(const char *root)
 	}
 	parse_nodes(t);
 
-	snprintf(rel, sizeof(rel), "%s/class/infiniband", root);
-	d = opendir(rel);
+	path = vext_path(root, "class/infiniband");
+	d = path ? opendir(path) : NULL;
+	free(path);
 	if (d) {
 		while ((de = readdir(d)))
 			if (de->d_name[0] != '.')

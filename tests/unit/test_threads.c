@@ -47,7 +47,7 @@ static void find_gpus(const char *root)
 			continue;
 		snprintf(rel, sizeof(rel), "bus/pci/devices/%s/class",
 			 de->d_name);
-		if (!vext_read_hex(root, rel, &cls) && (cls >> 8) == 0x0302)
+		if (!vext_read_hex(root, &cls, "%s", rel) && (cls >> 8) == 0x0302)
 			snprintf(gpus[nr_gpus++], IBV_EXT_PCI_ADDR_LEN, "%s",
 				 de->d_name);
 	}
