@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <infiniband/verbs_ext.h>
+#include <rdma/ib_user_ioctl_verbs.h>
+#include <rdma/rdma_user_ioctl_cmds.h>
 
 #define VEXT_MAX_NODES 64
 #define VEXT_MAX_EPS 16
@@ -148,6 +150,10 @@ int vext_choice_check(const struct ibv_dma_choice *c);
 void vext_policy_rank_devices(struct ibv_dma_choice *best, size_t n,
 			      uint64_t key);
 
+/* reg.c: EINVAL unless offset and length fit the given limits. */
+int vext_check_reg_fits(uint64_t offset, uint64_t length, uint64_t size_max,
+			uint64_t ptr_max);
+
 /* query.c */
 int vext_validate_hints(const struct ibv_dma_path_hints *hints);
 int vext_dmabuf_size(int fd, uint64_t *size);
@@ -232,6 +238,33 @@ struct vext_verbs_mr {
 _Static_assert(sizeof(struct vext_verbs_mr) + sizeof(uint32_t) <=
 		       VEXT_MR_ALLOC_SIZE,
 	       "MR allocation must cover the providers' MR structs");
+
+/*
+ * uverbs.c: an ioctl command of the uverbs ioctl interface, built in place
+ * with room for VEXT_UCMD_MAX_ATTRS attributes. Adding past it marks the
+ * command, which exec then refuses (E2BIG) without entering the kernel.
+ */
+#define VEXT_UCMD_MAX_ATTRS 12
+struct vext_ucmd {
+	union {	/* the header and room for its flexible array */
+		struct ib_uverbs_ioctl_hdr hdr;
+		uint64_t buf[(sizeof(struct ib_uverbs_ioctl_hdr) +
+			      VEXT_UCMD_MAX_ATTRS *
+				      sizeof(struct ib_uverbs_attr)) /
+			     sizeof(uint64_t)];
+	};
+	bool overflow;
+};
+
+void vext_ucmd_init(struct vext_ucmd *cmd, uint16_t object, uint16_t method,
+		    uint32_t driver_id);
+/* The attribute added, NULL when the command is full. */
+struct ib_uverbs_attr *vext_ucmd_in(struct vext_ucmd *cmd, uint16_t id,
+				    uint64_t val, uint16_t len, uint16_t flags);
+struct ib_uverbs_attr *vext_ucmd_out(struct vext_ucmd *cmd, uint16_t id,
+				     void *ptr, uint16_t len);
+/* 0, or the errno of the ioctl (E2BIG with the reason when overfull). */
+int vext_ucmd_exec(struct vext_ucmd *cmd, int cmd_fd);
 
 /* uverbs.c: REG_DMABUF_MR through the library's own ioctl. */
 struct ibv_mr *vext_reg_uverbs(struct vext_reg_req *req, uint32_t driver_id,

@@ -6,6 +6,7 @@
  * input gets its own errno and reason and nothing is registered.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,27 @@ static int check_access(uint32_t access, uint32_t *out)
 	return 0;
 }
 
+/*
+ * What a 32-bit build cannot carry: libibverbs takes the length as size_t
+ * and a dma-buf MR's addr is its offset as a pointer. ptr_max and size_max
+ * are this build's limits (tests pass a 32-bit build's).
+ */
+int vext_check_reg_fits(uint64_t offset, uint64_t length, uint64_t size_max,
+			uint64_t ptr_max)
+{
+	if (length > size_max)
+		return vext_err(EINVAL,
+				"length 0x%llx does not fit this build's %d-bit size_t",
+				(unsigned long long)length,
+				size_max > UINT32_MAX ? 64 : 32);
+	if (offset > ptr_max)
+		return vext_err(EINVAL,
+				"offset 0x%llx does not fit this build's %d-bit pointers (ibv_mr.addr)",
+				(unsigned long long)offset,
+				ptr_max > UINT32_MAX ? 64 : 32);
+	return 0;
+}
+
 static int check_attr(const struct ibv_reg_dmabuf_mr_ex_attr *a,
 		      uint32_t *access)
 {
@@ -86,6 +108,9 @@ static int check_attr(const struct ibv_reg_dmabuf_mr_ex_attr *a,
 				"iova 0x%llx + length 0x%llx overflows",
 				(unsigned long long)a->iova,
 				(unsigned long long)a->length);
+	ret = vext_check_reg_fits(a->offset, a->length, SIZE_MAX, UINTPTR_MAX);
+	if (ret)
+		return ret;
 	if ((a->offset ^ a->iova) & (page - 1))
 		return vext_err(EADDRNOTAVAIL,
 				"iova 0x%llx and offset 0x%llx differ within a page",

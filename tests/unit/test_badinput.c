@@ -339,6 +339,9 @@ static void alloc_bad(void)
 	check_reason("not a non-zero multiple of the page size");
 	a.size = 4097;
 	ALLOC_BAD(&a, EINVAL, "size 4097 (not page aligned)");
+	a.size = UINT64_MAX & ~4095ULL;
+	ALLOC_BAD(&a, EINVAL, "size 0xfffffffffffff000 (beyond off_t)");
+	check_reason("does not fit");
 	a.size = 1 << 20;
 	a.numa_node = -2;
 	ALLOC_BAD(&a, EINVAL, "numa_node -2");
