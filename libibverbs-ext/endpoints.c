@@ -26,17 +26,13 @@ const struct vext_provider *vext_provider_of(enum vext_drv drv)
 	}
 }
 
-void vext_ep_add(struct vext_ibdev *dev, enum ibv_dma_endpoint_kind kind,
-		 const struct vext_pci *pci, uint32_t flags, const char *via)
+void vext_ep_init(struct vext_ep *ep, const struct vext_ibdev *dev,
+		  size_t index, enum ibv_dma_endpoint_kind kind,
+		  const struct vext_pci *pci, uint32_t flags, const char *via)
 {
-	struct vext_ep *ep;
-
-	if (dev->nr_eps >= VEXT_MAX_EPS)
-		return;
-	ep = &dev->eps[dev->nr_eps];
 	memset(ep, 0, sizeof(*ep));
 	ep->pci = pci;
-	ep->pub.index = (uint32_t)dev->nr_eps;
+	ep->pub.index = (uint32_t)index;
 	ep->pub.kind = pci ? kind : IBV_DMA_EP_VIRTUAL;
 	ep->pub.flags = flags;
 	ep->pub.numa_node = pci ? pci->numa_node : -1;
@@ -47,6 +43,15 @@ void vext_ep_add(struct vext_ibdev *dev, enum ibv_dma_endpoint_kind kind,
 		snprintf(ep->pub.pci_addr, sizeof(ep->pub.pci_addr), "%s",
 			 pci->addr);
 	vext_strscpy(ep->pub.via, via ? via : "", sizeof(ep->pub.via));
+}
+
+void vext_ep_add(struct vext_ibdev *dev, enum ibv_dma_endpoint_kind kind,
+		 const struct vext_pci *pci, uint32_t flags, const char *via)
+{
+	if (dev->nr_eps >= VEXT_MAX_EPS)
+		return;
+	vext_ep_init(&dev->eps[dev->nr_eps], dev, dev->nr_eps, kind, pci, flags,
+		     via);
 	dev->nr_eps++;
 }
 
@@ -67,17 +72,24 @@ int vext_endpoint_available(const struct vext_ibdev *dev,
 	return prov->available ? prov->available(dev, ep) : 0;
 }
 
-struct vext_ep *vext_current_eps(const struct vext_ibdev *dev, size_t *usable)
+struct vext_ep *vext_current_eps(struct vext_topo *t,
+				 const struct vext_ibdev *dev,
+				 struct ibv_context *ctx, size_t *nr,
+				 size_t *usable)
 {
-	struct vext_ep *eps = calloc(dev->nr_eps, sizeof(*eps));
+	const struct vext_provider *prov = vext_provider_of(dev->drv);
+	struct vext_ep *eps = calloc(VEXT_MAX_EPS, sizeof(*eps));
 	size_t i, n = 0;
 
 	if (!eps) {
 		errno = vext_err(ENOMEM, "out of memory");
 		return NULL;
 	}
-	for (i = 0; i < dev->nr_eps; i++) {
-		eps[i] = dev->eps[i];
+	memcpy(eps, dev->eps, dev->nr_eps * sizeof(*eps));
+	*nr = dev->nr_eps;
+	if (ctx && prov->ctx_endpoints)
+		prov->ctx_endpoints(t, dev, ctx, eps, nr);
+	for (i = 0; i < *nr; i++) {
 		if (vext_endpoint_available(dev, &eps[i]))
 			eps[i].pub.flags |= IBV_DMA_EP_FLAG_UNAVAILABLE;
 		else
@@ -112,7 +124,7 @@ int ibv_query_dma_endpoints(const char *ibdev_name,
 	const struct vext_ibdev *dev;
 	struct vext_topo *t;
 	struct vext_ep *cur;
-	size_t i, cap;
+	size_t i, cap, n;
 	int ret;
 
 	if (!num_eps || (!eps && *num_eps))
@@ -121,16 +133,16 @@ int ibv_query_dma_endpoints(const char *ibdev_name,
 	if (ret)
 		return ret;
 	cap = *num_eps;
-	cur = vext_current_eps(dev, NULL);
+	cur = vext_current_eps(t, dev, NULL, &n, NULL);
 	if (!cur)
 		return errno;
-	for (i = 0; i < dev->nr_eps && i < cap; i++)
+	for (i = 0; i < n && i < cap; i++)
 		eps[i] = cur[i].pub;
 	free(cur);
-	*num_eps = dev->nr_eps;
-	if (cap < dev->nr_eps)
+	*num_eps = n;
+	if (cap < n)
 		return vext_err(ENOSPC, "%s has %zu endpoints, room for %zu",
-				ibdev_name, dev->nr_eps, cap);
+				ibdev_name, n, cap);
 	return 0;
 }
 
@@ -139,12 +151,14 @@ static int rank_dev(struct vext_topo *t, const struct vext_ibdev *dev,
 		    const struct ibv_dma_path_hints *hints,
 		    struct ibv_dma_choice *out, size_t *num)
 {
-	struct vext_ep *cur = vext_current_eps(dev, NULL);
+	struct vext_ep *cur;
+	size_t n;
 	int ret;
 
+	cur = vext_current_eps(t, dev, NULL, &n, NULL);
 	if (!cur)
 		return errno;
-	ret = vext_policy_rank(t, src, hints, cur, dev->nr_eps, out, num);
+	ret = vext_policy_rank(t, src, hints, cur, n, out, num);
 	free(cur);
 	return ret;
 }

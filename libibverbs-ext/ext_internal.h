@@ -75,6 +75,7 @@ struct vext_ibdev {
 struct vext_topo {
 	char *root;		/* as given, e.g. "/sys" */
 	char *root_real;	/* realpath of root */
+	bool live;		/* root is this machine's /sys */
 	int nr_nodes;		/* online nodes */
 	int max_node;		/* highest node id + 1 */
 	int node_online[VEXT_MAX_NODES];
@@ -191,6 +192,13 @@ struct vext_provider {
 	enum vext_drv drv;
 	/* Fill dev->eps from sysfs (no kernel list). */
 	void (*endpoints)(struct vext_topo *t, struct vext_ibdev *dev);
+	/*
+	 * Optional: endpoints only the provider library can tell, given a
+	 * context of the device; appended to eps[*nr] (room VEXT_MAX_EPS).
+	 */
+	void (*ctx_endpoints)(struct vext_topo *t, const struct vext_ibdev *dev,
+			      struct ibv_context *ctx, struct vext_ep *eps,
+			      size_t *nr);
 	/* Can this host register through ep now? 0 or errno + reason. */
 	int (*available)(const struct vext_ibdev *dev, const struct vext_ep *ep);
 	/* Register through req->ep. NULL + errno (reason set) on failure. */
@@ -204,15 +212,23 @@ extern const struct vext_provider vext_provider_siw;
 const struct vext_provider *vext_provider_of(enum vext_drv drv);
 
 /* Helpers shared by providers. */
+void vext_ep_init(struct vext_ep *ep, const struct vext_ibdev *dev,
+		  size_t index, enum ibv_dma_endpoint_kind kind,
+		  const struct vext_pci *pci, uint32_t flags, const char *via);
 void vext_ep_add(struct vext_ibdev *dev, enum ibv_dma_endpoint_kind kind,
 		 const struct vext_pci *pci, uint32_t flags, const char *via);
 int vext_endpoint_available(const struct vext_ibdev *dev,
 			    const struct vext_ep *ep);
 /*
- * The device's endpoints on the heap (free() it), UNAVAILABLE set as this
- * host stands, *usable (if given) how many are not; NULL + errno.
+ * The device's endpoints on the heap (free() it; room for VEXT_MAX_EPS),
+ * *nr of them: those of the topology, plus what the provider library
+ * tells given a context of the device; UNAVAILABLE set as this host
+ * stands, *usable (if given) how many are not. NULL + errno.
  */
-struct vext_ep *vext_current_eps(const struct vext_ibdev *dev, size_t *usable);
+struct vext_ep *vext_current_eps(struct vext_topo *t,
+				 const struct vext_ibdev *dev,
+				 struct ibv_context *ctx, size_t *nr,
+				 size_t *usable);
 struct ibv_mr *vext_reg_plain(struct vext_reg_req *req);
 /*
  * Mirrors rdma-core's private enum ibv_mr_type and struct verbs_mr

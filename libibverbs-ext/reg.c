@@ -163,7 +163,7 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 	const char *name;
 	uint32_t access = 0;
 	uint64_t size = 0;
-	size_t i, n = 1, usable = 0;
+	size_t i, n = 1, nr_eps = 0, usable = 0;
 	bool described = false;
 	int ret;
 
@@ -203,7 +203,8 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 	if (attr->comp_mask & IBV_REG_DMABUF_MR_EX_HINTS)
 		hints = attr->hints;
 	w = calloc(1, sizeof(*w));
-	cur = w ? vext_current_eps(dev, &usable) : NULL;
+	cur = w ? vext_current_eps(t, dev, pd->context, &nr_eps, &usable) :
+		  NULL;
 	if (!cur) {
 		ret = w ? errno : vext_err(ENOMEM, "out of memory");
 		goto fail;
@@ -224,8 +225,8 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 		w->info.numa_node = -1;
 		w->info.size = size;
 	}
-	ret = vext_policy_rank(t, &w->info, &hints, cur, dev->nr_eps,
-			       &w->choice, &n);
+	ret = vext_policy_rank(t, &w->info, &hints, cur, nr_eps, &w->choice,
+			       &n);
 	if (ret)
 		goto fail;
 	ret = vext_choice_check(&w->choice);
@@ -242,9 +243,9 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 	w->req.pd = pd;
 	w->req.attr = attr;
 	w->req.dev = dev;
-	for (i = 0; i < dev->nr_eps; i++)
-		if (dev->eps[i].pub.index == w->choice.ep.index)
-			w->req.ep = &dev->eps[i];
+	for (i = 0; i < nr_eps; i++)
+		if (cur[i].pub.index == w->choice.ep.index)
+			w->req.ep = &cur[i];
 	w->req.access = access;
 	w->req.named = hints.policy != IBV_DMA_PATH_AUTO;
 	w->req.src = &w->info;

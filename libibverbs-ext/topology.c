@@ -591,8 +591,8 @@ static void parse_data_direct(struct vext_topo *t)
 
 struct vext_topo *vext_topo_load(const char *root)
 {
+	char *path, *sys_real;
 	struct vext_topo *t;
-	char *path;
 	struct dirent *de;
 	size_t i;
 	DIR *d;
@@ -610,6 +610,9 @@ struct vext_topo *vext_topo_load(const char *root)
 		errno = vext_err(err, "sysfs root %s: %s", root, strerror(err));
 		return NULL;
 	}
+	sys_real = realpath("/sys", NULL);
+	t->live = sys_real && !strcmp(sys_real, t->root_real);
+	free(sys_real);
 	parse_nodes(t);
 
 	path = vext_path(root, "class/infiniband");
