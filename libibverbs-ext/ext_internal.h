@@ -139,6 +139,44 @@ enum ibv_dma_path_class vext_pci_path_class(const struct vext_topo *t,
 					    const struct vext_pci *a,
 					    const struct vext_pci *b);
 
+/*
+ * How the policy sees the memory (policy.c decides, reason.c words it):
+ * its kind for the ranking, and the story its words tell.
+ */
+enum vext_src_kind { VEXT_SRC_NONE, VEXT_SRC_CPU, VEXT_SRC_P2P, VEXT_SRC_PRIVATE };
+
+enum vext_src_story {
+	VEXT_STORY_UNKNOWN,		/* no source information */
+	VEXT_STORY_UNKNOWN_HINT,	/* none, a NUMA hint stands in */
+	VEXT_STORY_STEERED,		/* NUMA policy: the hint's node */
+	VEXT_STORY_PRIVATE,
+	VEXT_STORY_P2P,
+	VEXT_STORY_MIXED_P2P,		/* CPU and P2P memory */
+	VEXT_STORY_SYSTEM,		/* CPU memory, node known */
+	VEXT_STORY_SYSTEM_HINT,		/* CPU memory, node from the hint */
+	VEXT_STORY_SYSTEM_NODE_UNKNOWN,
+};
+
+struct vext_src_view {
+	enum vext_src_kind kind;
+	enum vext_src_story story;
+	int node;			/* VEXT_SRC_CPU: -1 if unknown */
+	const struct vext_pci *prov;	/* VEXT_SRC_P2P */
+	const struct ibv_dmabuf_info *src;
+	char words[160];		/* "system memory on node 1 (kernel)" */
+};
+
+/* An endpoint's rank keys, best first in this order. */
+struct vext_score {
+	int usable;		/* 1 good */
+	int reach;		/* 2 yes, 1 kernel decides, 0 no */
+	int cls;
+	int dist;
+	uint64_t bw;
+	int is_default;
+	uint32_t index;
+};
+
 /* policy.c: the pure choice function. */
 int vext_policy_rank(const struct vext_topo *t,
 		     const struct ibv_dmabuf_info *src,
@@ -171,6 +209,21 @@ void vext_describe_to_info(const struct dma_buf_describe *d,
 			   struct ibv_dmabuf_info *info);
 
 /* providers/: endpoint discovery and registration backends. */
+struct vext_reg_req;
+
+/* reason.c: the words of choices and of refused registrations. */
+void vext_reason_source(struct vext_src_view *v);
+void vext_reason_explain(const struct vext_src_view *v,
+			 struct ibv_dma_choice *c, const struct vext_score *s,
+			 const char *lead, const struct ibv_dma_choice *runner,
+			 const struct vext_score *rs);
+void vext_reason_only_endpoint(struct ibv_dma_choice *c, const char *devname);
+void vext_reason_kernel_ep(struct ibv_dma_choice *c, uint32_t kernel_ep,
+			   bool kernel_chose);
+/* The reason of a registration the kernel refused with err; returns err. */
+int vext_reason_reg_failure(const struct vext_reg_req *req, int err,
+			    bool sent_endpoint);
+
 struct vext_reg_req {
 	struct ibv_pd *pd;
 	const struct ibv_reg_dmabuf_mr_ex_attr *attr;

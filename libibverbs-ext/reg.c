@@ -3,7 +3,9 @@
  * ibv_reg_dmabuf_mr_ex(): validate, describe the source, choose the
  * endpoint, register through the device's provider backend. Every check
  * that can be made before entering the kernel is made here, so that bad
- * input gets its own errno and reason and nothing is registered.
+ * input gets its reason and nothing is registered. The errno is the one
+ * the kernel and plain ibv_reg_dmabuf_mr() give for the same input (mostly
+ * EINVAL); ibv_ext_last_error() tells the cases apart.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -35,16 +37,16 @@ static int check_access(uint32_t access, uint32_t *out)
 
 	for (i = 0; i < VEXT_ARRAY_SIZE(refused); i++)
 		if (access & refused[i].bit)
-			return vext_err(EACCES,
+			return vext_err(EINVAL,
 					"access: %s is not allowed for dma-buf MRs",
 					refused[i].name);
 	/* Optional bits other than relaxed ordering are dropped, as verbs do. */
 	rest = access & ~(ACCESS_DMABUF | IBV_ACCESS_OPTIONAL_RANGE);
 	if (rest)
-		return vext_err(EACCES, "access: unknown bits 0x%x", rest);
+		return vext_err(EINVAL, "access: unknown bits 0x%x", rest);
 	if (access & (IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC) &&
 	    !(access & IBV_ACCESS_LOCAL_WRITE))
-		return vext_err(EACCES,
+		return vext_err(EINVAL,
 				"access: remote write/atomic requires IBV_ACCESS_LOCAL_WRITE");
 	*out = access & ACCESS_DMABUF;
 	return 0;
@@ -99,12 +101,12 @@ static int check_attr(const struct ibv_reg_dmabuf_mr_ex_attr *a,
 	if (!a->length)
 		return vext_err(EINVAL, "length is 0");
 	if (a->offset + a->length < a->offset)
-		return vext_err(EOVERFLOW,
+		return vext_err(EINVAL,
 				"offset 0x%llx + length 0x%llx overflows",
 				(unsigned long long)a->offset,
 				(unsigned long long)a->length);
 	if (a->iova + a->length < a->iova)
-		return vext_err(EOVERFLOW,
+		return vext_err(EINVAL,
 				"iova 0x%llx + length 0x%llx overflows",
 				(unsigned long long)a->iova,
 				(unsigned long long)a->length);
@@ -112,7 +114,7 @@ static int check_attr(const struct ibv_reg_dmabuf_mr_ex_attr *a,
 	if (ret)
 		return ret;
 	if ((a->offset ^ a->iova) & (page - 1))
-		return vext_err(EADDRNOTAVAIL,
+		return vext_err(EINVAL,
 				"iova 0x%llx and offset 0x%llx differ within a page",
 				(unsigned long long)a->iova,
 				(unsigned long long)a->offset);
@@ -123,25 +125,17 @@ static void note_kernel_ep(const struct vext_ibdev *dev,
 			   const struct vext_reg_req *req,
 			   struct ibv_dma_choice *c)
 {
-	size_t len = strlen(c->reason);
+	bool kernel_chose = req->kernel_ep != c->ep.index;
+	size_t i;
 
 	if (!req->kernel_reported)
 		return;
 	c->flags |= IBV_DMA_CHOICE_KERNEL_REPORTED;
-	if (req->kernel_ep != c->ep.index) {
-		size_t i;
-
-		/* The kernel chose (no endpoint was sent); report its choice. */
-		for (i = 0; i < dev->nr_eps; i++)
-			if (dev->eps[i].pub.index == req->kernel_ep)
-				c->ep = dev->eps[i].pub;
-		snprintf(c->reason + len, sizeof(c->reason) - len,
-			 "; the kernel mapped through endpoint %u",
-			 req->kernel_ep);
-	} else {
-		snprintf(c->reason + len, sizeof(c->reason) - len,
-			 "; kernel confirmed endpoint %u", req->kernel_ep);
-	}
+	/* The kernel chose (no endpoint was sent): report its choice. */
+	for (i = 0; kernel_chose && i < dev->nr_eps; i++)
+		if (dev->eps[i].pub.index == req->kernel_ep)
+			c->ep = dev->eps[i].pub;
+	vext_reason_kernel_ep(c, req->kernel_ep, kernel_chose);
 }
 
 /* What one registration works on, on the heap (small library stack). */
@@ -175,11 +169,14 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 	if (ret)
 		goto fail;
 
+	/* The kernel's dma_buf_get(): EBADF, or EINVAL for another file. */
 	ret = vext_dmabuf_size(attr->fd, &size);
+	if (ret == ENOTTY)
+		ret = EINVAL;
 	if (ret)
 		goto fail;
 	if (attr->offset + attr->length > size) {
-		ret = vext_err(ERANGE,
+		ret = vext_err(EINVAL,
 			       "offset 0x%llx + length 0x%llx is beyond the dma-buf's %llu bytes",
 			       (unsigned long long)attr->offset,
 			       (unsigned long long)attr->length,
@@ -233,12 +230,7 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 	if (ret)
 		goto fail;
 	if (!described)
-		snprintf(w->choice.reason, sizeof(w->choice.reason),
-			 "chose endpoint %u (%s%s%s, node %d): the only endpoint of %s usable here, so the dma-buf was not described",
-			 w->choice.ep.index,
-			 ibv_dma_endpoint_kind_str(w->choice.ep.kind),
-			 w->choice.ep.pci_addr[0] ? " " : "",
-			 w->choice.ep.pci_addr, w->choice.ep.numa_node, name);
+		vext_reason_only_endpoint(&w->choice, name);
 
 	w->req.pd = pd;
 	w->req.attr = attr;

@@ -91,60 +91,6 @@ int vext_ucmd_exec(struct vext_ucmd *cmd, int cmd_fd)
 	return 0;
 }
 
-static int reg_failed(struct vext_reg_req *req, int err, bool send_ep)
-{
-	const char *name = req->dev->name;
-	struct ibv_dmabuf_info described = { 0 };
-
-	/* An undescribed buffer (fast path): describe it now, for the reason. */
-	if (err == EOPNOTSUPP && req->src && !req->src->origin &&
-	    !ibv_query_dmabuf(req->attr->fd, &described))
-		req->src = &described;
-
-	switch (err) {
-	case EPROTONOSUPPORT:
-		if (send_ep)
-			return vext_err(EOPNOTSUPP,
-					"%s endpoint %u: this kernel does not know the DMA endpoint attribute of REG_DMABUF_MR",
-					name, req->ep->pub.index);
-		return vext_err(EOPNOTSUPP,
-				"%s: this kernel has no REG_DMABUF_MR method",
-				name);
-	case EOPNOTSUPP:
-		/* A kernel that describes dma-bufs has the series: it refused this memory. */
-		if (req->src && (req->src->origin == IBV_DMABUF_ORIGIN_KERNEL ||
-				 req->src->flags & IBV_DMABUF_INFO_EXPORTER_UNDESCRIBED))
-			return vext_err(EOPNOTSUPP,
-					"%s: the driver cannot access this memory (%s, exporter %s%s)",
-					name, ibv_dmabuf_source_str(req->src->source),
-					req->src->exporter,
-					req->src->flags & IBV_DMABUF_INFO_EXPORTER_UNDESCRIBED ?
-						", which does not describe it" : "");
-		return vext_err(EOPNOTSUPP,
-				"%s: this kernel's driver has no dma-buf MR support (reg_user_mr_dmabuf)",
-				name);
-	case EACCES:
-		return vext_err(EACCES,
-				"%s: write access needs a dma-buf opened for writing",
-				name);
-	case EIO:
-		return vext_err(EIO,
-				"%s: the kernel refused the exporter's description of the buffer",
-				name);
-	case EXDEV:
-		if (!send_ep)
-			return vext_err(EXDEV,
-					"%s: no DMA endpoint the kernel may choose can reach the dma-buf's memory (kernel: P2P not possible)",
-					name);
-		return vext_err(EXDEV,
-				"%s endpoint %u cannot reach the dma-buf's memory (kernel: P2P not possible)",
-				name, req->ep->pub.index);
-	default:
-		return vext_err(err, "%s: REG_DMABUF_MR: %s", name,
-				strerror(err));
-	}
-}
-
 /*
  * This project's kernel series: the DMA endpoint to map through (sent as
  * mandatory, so that a kernel that does not know it refuses with
@@ -207,7 +153,8 @@ struct ibv_mr *vext_reg_uverbs(struct vext_reg_req *req, uint32_t driver_id,
 	err = vext_ucmd_exec(&cmd, pd->context->cmd_fd);
 	if (err) {
 		free(vmr);
-		errno = cmd.overflow ? err : reg_failed(req, err, send_endpoint);
+		errno = cmd.overflow ? err :
+				     vext_reason_reg_failure(req, err, send_endpoint);
 		return NULL;
 	}
 
