@@ -55,6 +55,7 @@ static int place_pages(int memfd, uint64_t size, int node, bool interleave)
 			if (t->node_online[n])
 				mask[n / (8 * sizeof(*mask))] |=
 					1UL << (n % (8 * sizeof(*mask)));
+		vext_topo_put(t);
 		mode = MPOL_INTERLEAVE;
 	} else {
 		if (node_mask(node, mask, VEXT_ARRAY_SIZE(mask)))

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 /*
- * Public endpoint API: list a device's DMA endpoints, choose one for a
- * source, rank devices. The topology is the cached one of the configured
- * sysfs root; availability (can this host register through an endpoint
- * now) is asked of the device's provider backend at call time.
+ * The endpoint calls: list a device's DMA endpoints, choose one for a
+ * source, rank devices, for a device named by its name or its ibv_device
+ * (and, with a context of it, what only the provider library can tell).
+ * The topology is the cached one of the configured sysfs root, read again
+ * when the machine's devices change; availability (can this host register
+ * through an endpoint now) is asked of the provider backend at call time.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -101,25 +103,34 @@ struct vext_ep *vext_current_eps(struct vext_topo *t,
 	return eps;
 }
 
-static int get_dev(const char *name, struct vext_topo **tp,
-		   const struct vext_ibdev **dp)
+/*
+ * Outputs are arrays of the caller's element size (the sizeof its header
+ * saw): each element gets min(that, ours) bytes of ours and zeros after.
+ */
+static void put_elem(void *arr, size_t i, size_t size, const void *ours,
+		     size_t our_size)
 {
-	if (!name)
-		return vext_err(EINVAL, "device name is NULL");
-	*tp = vext_topo_get();
-	if (!*tp)
-		return errno;
-	*dp = vext_topo_ibdev(*tp, name);
-	if (!*dp)
-		return vext_err(ENODEV, "no RDMA device %s in %s/class/infiniband",
-				name, (*tp)->root);
-	if (!(*dp)->nr_eps)
-		return vext_err(ENODEV, "%s has no DMA endpoint", name);
+	char *dst = (char *)arr + i * size;
+
+	memcpy(dst, ours, size < our_size ? size : our_size);
+	if (size > our_size)
+		memset(dst + our_size, 0, size - our_size);
+}
+
+static int check_out(const void *arr, const size_t *num, size_t size,
+		     size_t min_size, const char *what)
+{
+	if (!num || (!arr && *num))
+		return vext_err(EINVAL, "%s or its count is NULL", what);
+	if (size < min_size)
+		return vext_err(EINVAL,
+				"%s: element size %zu is smaller than any version of the struct (%zu)",
+				what, size, min_size);
 	return 0;
 }
 
-int ibv_query_dma_endpoints(const char *ibdev_name,
-			    struct ibv_dma_endpoint *eps, size_t *num_eps)
+int vext_query_eps(const struct vext_dev_key *key, struct ibv_context *ctx,
+		   void *eps, size_t *num, size_t ep_size)
 {
 	const struct vext_ibdev *dev;
 	struct vext_topo *t;
@@ -127,27 +138,33 @@ int ibv_query_dma_endpoints(const char *ibdev_name,
 	size_t i, cap, n;
 	int ret;
 
-	if (!num_eps || (!eps && *num_eps))
-		return vext_err(EINVAL, "eps or num_eps is NULL");
-	ret = get_dev(ibdev_name, &t, &dev);
+	ret = check_out(eps, num, ep_size, VEXT_EP_SIZE_MIN, "eps");
 	if (ret)
 		return ret;
-	cap = *num_eps;
-	cur = vext_current_eps(t, dev, NULL, &n, NULL);
-	if (!cur)
-		return errno;
+	ret = vext_dev_get(key, &t, &dev);
+	if (ret)
+		return ret;
+	cap = *num;
+	cur = vext_current_eps(t, dev, ctx, &n, NULL);
+	if (!cur) {
+		ret = errno;
+		goto out;
+	}
 	for (i = 0; i < n && i < cap; i++)
-		eps[i] = cur[i].pub;
+		put_elem(eps, i, ep_size, &cur[i].pub, sizeof(cur[i].pub));
 	free(cur);
-	*num_eps = n;
+	*num = n;
 	if (cap < n)
-		return vext_err(ENOSPC, "%s has %zu endpoints, room for %zu",
-				ibdev_name, n, cap);
-	return 0;
+		ret = vext_err(ENOSPC, "%s has %zu endpoints, room for %zu",
+			       dev->name, n, cap);
+out:
+	vext_topo_put(t);
+	return ret;
 }
 
+/* Every endpoint of one device ranked into out[*num] (capacity in). */
 static int rank_dev(struct vext_topo *t, const struct vext_ibdev *dev,
-		    const struct ibv_dmabuf_info *src,
+		    struct ibv_context *ctx, const struct ibv_dmabuf_info *src,
 		    const struct ibv_dma_path_hints *hints,
 		    struct ibv_dma_choice *out, size_t *num)
 {
@@ -155,7 +172,7 @@ static int rank_dev(struct vext_topo *t, const struct vext_ibdev *dev,
 	size_t n;
 	int ret;
 
-	cur = vext_current_eps(t, dev, NULL, &n, NULL);
+	cur = vext_current_eps(t, dev, ctx, &n, NULL);
 	if (!cur)
 		return errno;
 	ret = vext_policy_rank(t, src, hints, cur, n, out, num);
@@ -163,93 +180,143 @@ static int rank_dev(struct vext_topo *t, const struct vext_ibdev *dev,
 	return ret;
 }
 
-int ibv_rank_dma_endpoints(const char *ibdev_name,
-			   const struct ibv_dmabuf_info *source,
-			   const struct ibv_dma_path_hints *hints,
-			   struct ibv_dma_choice *ranked, size_t *num)
+int vext_rank_eps(const struct vext_dev_key *key, struct ibv_context *ctx,
+		  const struct ibv_dmabuf_info *source,
+		  const struct ibv_dma_path_hints *hints, void *ranked,
+		  size_t *num, size_t choice_size, bool select)
 {
+	struct ibv_dma_choice *all = NULL;
 	const struct vext_ibdev *dev;
 	struct vext_topo *t;
-	size_t cap;
+	size_t i, cap, n = VEXT_MAX_EPS;
 	int ret;
 
-	if (!num || (!ranked && *num))
-		return vext_err(EINVAL, "ranked or num is NULL");
-	ret = get_dev(ibdev_name, &t, &dev);
+	ret = check_out(ranked, num, choice_size, VEXT_CHOICE_SIZE_MIN,
+			select ? "choice" : "ranked");
 	if (ret)
 		return ret;
+	ret = vext_dev_get(key, &t, &dev);
+	if (ret)
+		return ret;
+	all = calloc(VEXT_MAX_EPS, sizeof(*all));
+	if (!all) {
+		ret = vext_err(ENOMEM, "out of memory");
+		goto out;
+	}
+	ret = rank_dev(t, dev, ctx, source, hints, all, &n);
+	if (!ret && select)
+		ret = vext_choice_check(&all[0]);
+	if (ret)
+		goto out;
 	cap = *num;
-	ret = rank_dev(t, dev, source, hints, ranked, num);
-	if (!ret && cap < *num)
-		return vext_err(ENOSPC, "%s has %zu endpoints, room for %zu",
-				ibdev_name, *num, cap);
+	for (i = 0; i < n && i < cap; i++)
+		put_elem(ranked, i, choice_size, &all[i], sizeof(all[i]));
+	*num = select ? 1 : n;
+	if (!select && cap < n)
+		ret = vext_err(ENOSPC, "%s has %zu endpoints, room for %zu",
+			       dev->name, n, cap);
+out:
+	free(all);
+	vext_topo_put(t);
 	return ret;
 }
 
-int ibv_select_dma_endpoint(const char *ibdev_name,
-			    const struct ibv_dmabuf_info *source,
-			    const struct ibv_dma_path_hints *hints,
-			    struct ibv_dma_choice *choice)
+/*
+ * The devices of keys[nr_keys] (or every device of the tree), all from one
+ * topology: read again once if one of them is missing from it. *devsp is
+ * on the heap.
+ */
+static int devices_of(const struct vext_dev_key *keys, size_t nr_keys,
+		      struct vext_topo **tp, const struct vext_ibdev ***devsp,
+		      size_t *n)
 {
-	const struct vext_ibdev *dev;
-	struct vext_topo *t;
-	size_t n = 1;
-	int ret;
+	struct vext_topo *t = vext_topo_get();
+	const struct vext_ibdev **devs = NULL;
+	bool reloaded = false;
+	size_t i;
 
-	if (!choice)
-		return vext_err(EINVAL, "choice is NULL");
-	ret = get_dev(ibdev_name, &t, &dev);
-	if (ret)
-		return ret;
-	ret = rank_dev(t, dev, source, hints, choice, &n);
-	if (ret)
-		return ret;
-	return vext_choice_check(choice);
-}
-
-int ibv_rank_dmabuf_devices(const char *const *names, size_t num_names,
-			    const struct ibv_dmabuf_info *source,
-			    const struct ibv_dma_path_hints *hints,
-			    struct ibv_dma_choice *ranked, size_t *num)
-{
-	struct ibv_dma_choice *best;
-	struct vext_topo *t;
-	size_t i, n = 0, cap, total;
-	uint64_t key;
-	int ret = 0;
-
-	if (!num || (!ranked && *num))
-		return vext_err(EINVAL, "ranked or num is NULL");
-	if (names && !num_names)
-		return vext_err(EINVAL, "names given but num_names is 0");
-	t = vext_topo_get();
 	if (!t)
 		return errno;
-	total = names ? num_names : t->nr_ibdevs;
-	if (!total)
-		return vext_err(ENODEV, "no RDMA devices in %s/class/infiniband",
-				t->root);
-	best = calloc(total, sizeof(*best));
-	if (!best)
+again:
+	free(devs);
+	devs = calloc(keys ? nr_keys : t->nr_ibdevs + 1, sizeof(*devs));
+	if (!devs) {
+		vext_topo_put(t);
 		return vext_err(ENOMEM, "out of memory");
+	}
+	*n = 0;
+	for (i = 0; keys && i < nr_keys; i++) {
+		const struct vext_ibdev *dev = vext_topo_find(t, &keys[i]);
 
-	for (i = 0; i < total; i++) {
-		const struct vext_ibdev *dev;
+		if (!dev && !reloaded) {
+			t = vext_topo_reload(t);
+			if (!t) {
+				free(devs);
+				return errno;
+			}
+			reloaded = true;
+			goto again;
+		}
+		if (!dev || !dev->nr_eps) {
+			int err = dev ? vext_err(ENODEV, "%s has no DMA endpoint",
+						 dev->name) :
+					vext_err(ENODEV,
+						 "no RDMA device %s in %s/class/infiniband",
+						 vext_key_name(&keys[i]), t->root);
+
+			free(devs);
+			vext_topo_put(t);
+			return err;
+		}
+		devs[(*n)++] = dev;
+	}
+	for (i = 0; !keys && i < t->nr_ibdevs; i++)
+		if (t->ibdevs[i].nr_eps)
+			devs[(*n)++] = &t->ibdevs[i];
+	*tp = t;
+	*devsp = devs;
+	return 0;
+}
+
+int vext_rank_devices(const struct vext_dev_key *keys, size_t nr_keys,
+		      struct ibv_context *const *ctxs,
+		      const struct ibv_dmabuf_info *source,
+		      const struct ibv_dma_path_hints *hints, void *ranked,
+		      size_t *num, size_t choice_size)
+{
+	const struct vext_ibdev **devs = NULL;
+	struct ibv_dma_choice *best = NULL;
+	struct vext_topo *t = NULL;
+	size_t i, n = 0, cap;
+	uint64_t key;
+	int ret;
+
+	ret = check_out(ranked, num, choice_size, VEXT_CHOICE_SIZE_MIN,
+			"ranked");
+	if (ret)
+		return ret;
+	if (keys && !nr_keys)
+		return vext_err(EINVAL, "devices given but their count is 0");
+	ret = devices_of(keys, nr_keys, &t, &devs, &n);
+	if (ret)
+		return ret;
+	if (!n) {
+		ret = vext_err(ENODEV, "no RDMA devices in %s/class/infiniband",
+			       t->root);
+		goto out;
+	}
+	best = calloc(n, sizeof(*best));
+	if (!best) {
+		ret = vext_err(ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
 		size_t one = 1;
 
-		if (names) {
-			ret = get_dev(names[i], &t, &dev);
-			if (ret)
-				goto out;
-		} else {
-			dev = &t->ibdevs[i];
-			if (!dev->nr_eps)
-				continue;
-		}
-		ret = rank_dev(t, dev, source, hints, &best[n], &one);
+		ret = rank_dev(t, devs[i], ctxs ? ctxs[i] : NULL, source, hints,
+			       &best[i], &one);
 		if (ret)
 			goto out;
-		n++;
 	}
 	key = hints && (hints->comp_mask & IBV_DMA_PATH_HINTS_SPREAD_KEY) ?
 		      hints->spread_key :
@@ -258,12 +325,82 @@ int ibv_rank_dmabuf_devices(const char *const *names, size_t num_names,
 
 	cap = *num;
 	for (i = 0; i < n && i < cap; i++)
-		ranked[i] = best[i];
+		put_elem(ranked, i, choice_size, &best[i], sizeof(best[i]));
 	*num = n;
 	if (cap < n)
 		ret = vext_err(ENOSPC, "%zu devices, room for %zu", n, cap);
 out:
+	vext_topo_put(t);
 	free(best);
+	free(devs);
+	return ret;
+}
+
+/* --- IBVERBS_EXT_1.0: by name ------------------------------------------- */
+
+int ibv_query_dma_endpoints(const char *ibdev_name,
+			    struct ibv_dma_endpoint *eps, size_t *num_eps)
+{
+	struct vext_dev_key key = { .name = ibdev_name };
+
+	if (!ibdev_name)
+		return vext_err(EINVAL, "device name is NULL");
+	return vext_query_eps(&key, NULL, eps, num_eps, sizeof(*eps));
+}
+
+int ibv_rank_dma_endpoints(const char *ibdev_name,
+			   const struct ibv_dmabuf_info *source,
+			   const struct ibv_dma_path_hints *hints,
+			   struct ibv_dma_choice *ranked, size_t *num)
+{
+	struct vext_dev_key key = { .name = ibdev_name };
+
+	if (!ibdev_name)
+		return vext_err(EINVAL, "device name is NULL");
+	return vext_rank_eps(&key, NULL, source, hints, ranked, num,
+			     sizeof(*ranked), false);
+}
+
+int ibv_select_dma_endpoint(const char *ibdev_name,
+			    const struct ibv_dmabuf_info *source,
+			    const struct ibv_dma_path_hints *hints,
+			    struct ibv_dma_choice *choice)
+{
+	struct vext_dev_key key = { .name = ibdev_name };
+	size_t one = 1;
+
+	if (!ibdev_name)
+		return vext_err(EINVAL, "device name is NULL");
+	return vext_rank_eps(&key, NULL, source, hints, choice, &one,
+			     sizeof(*choice), true);
+}
+
+int ibv_rank_dmabuf_devices(const char *const *names, size_t num_names,
+			    const struct ibv_dmabuf_info *source,
+			    const struct ibv_dma_path_hints *hints,
+			    struct ibv_dma_choice *ranked, size_t *num)
+{
+	struct vext_dev_key *keys = NULL;
+	size_t i;
+	int ret;
+
+	if (names && !num_names)
+		return vext_err(EINVAL, "names given but num_names is 0");
+	if (names) {
+		keys = calloc(num_names, sizeof(*keys));
+		if (!keys)
+			return vext_err(ENOMEM, "out of memory");
+		for (i = 0; i < num_names; i++) {
+			if (!names[i]) {
+				free(keys);
+				return vext_err(EINVAL, "device name %zu is NULL", i);
+			}
+			keys[i].name = names[i];
+		}
+	}
+	ret = vext_rank_devices(keys, num_names, NULL, source, hints, ranked,
+				num, sizeof(*ranked));
+	free(keys);
 	return ret;
 }
 

@@ -7,6 +7,7 @@
 #define VEXT_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -63,6 +64,7 @@ struct vext_ep {
 
 struct vext_ibdev {
 	char name[IBV_EXT_NAME_LEN];
+	int uverbs;			/* uverbsN of the device, -1 none */
 	enum vext_drv drv;
 	const struct vext_pci *pci;	/* own function, or netdev's parent */
 	char netdev[IBV_EXT_NAME_LEN];
@@ -73,6 +75,8 @@ struct vext_ibdev {
 };
 
 struct vext_topo {
+	atomic_int refs;	/* the cache's and each call's */
+	uint64_t listing;	/* class/infiniband when it was read */
 	char *root;		/* as given, e.g. "/sys" */
 	char *root_real;	/* realpath of root */
 	bool live;		/* root is this machine's /sys */
@@ -118,11 +122,59 @@ bool vext_is_pci_addr(const char *s);
 uint32_t vext_parse_link_speed(const char *s);
 int vext_parse_cpulist(const char *s, int *mask, int max);
 
-/* topology.c */
-struct vext_topo *vext_topo_get(void); /* for the configured root, cached */
-struct vext_topo *vext_topo_get_root(const char *root); /* cached per root */
+/*
+ * topology.c: the topology of the configured root (IBV_EXT_SYSFS_ROOT,
+ * else /sys), cached per root and read again when the machine's RDMA
+ * devices changed. get returns a reference (NULL + errno): put it.
+ */
+const char *vext_sysfs_root(void);
+struct vext_topo *vext_topo_get(void);
+struct vext_topo *vext_topo_get_root(const char *root);
+/* Put stale and get a topology read now. */
+struct vext_topo *vext_topo_reload(struct vext_topo *stale);
+struct vext_topo *vext_topo_hold(struct vext_topo *t);
+void vext_topo_put(struct vext_topo *t);
 struct vext_topo *vext_topo_load(const char *root);	/* uncached */
 void vext_topo_free(struct vext_topo *t);
+/* A signature of root/class/infiniband's entries (names, inodes). */
+uint64_t vext_topo_listing(const char *root);
+
+/* A device named by the caller: by name, or by its ibv_device. */
+struct vext_dev_key {
+	const char *name;
+	const struct ibv_device *device;
+};
+
+/*
+ * The topology (a reference: put it) and the device of key, read again
+ * once if the cached topology does not have it. ENODEV with the reason.
+ */
+int vext_dev_get(const struct vext_dev_key *key, struct vext_topo **tp,
+		 const struct vext_ibdev **dp);
+/* The device of key in t, NULL if it has none; the name key stands for. */
+const struct vext_ibdev *vext_topo_find(const struct vext_topo *t,
+					const struct vext_dev_key *key);
+const char *vext_key_name(const struct vext_dev_key *key);
+
+/*
+ * endpoints.c: the endpoint calls for a device key (ctx: a context of it,
+ * or NULL), writing arrays of the caller's element size.
+ */
+#define VEXT_EP_SIZE_MIN sizeof(struct ibv_dma_endpoint)
+#define VEXT_CHOICE_SIZE_MIN sizeof(struct ibv_dma_choice)
+int vext_query_eps(const struct vext_dev_key *key, struct ibv_context *ctx,
+		   void *eps, size_t *num, size_t ep_size);
+/* select: the best only (*num 1), refused when it cannot be used. */
+int vext_rank_eps(const struct vext_dev_key *key, struct ibv_context *ctx,
+		  const struct ibv_dmabuf_info *source,
+		  const struct ibv_dma_path_hints *hints, void *ranked,
+		  size_t *num, size_t choice_size, bool select);
+/* keys NULL: every device of the tree; ctxs[i] a context of keys[i]. */
+int vext_rank_devices(const struct vext_dev_key *keys, size_t nr_keys,
+		      struct ibv_context *const *ctxs,
+		      const struct ibv_dmabuf_info *source,
+		      const struct ibv_dma_path_hints *hints, void *ranked,
+		      size_t *num, size_t choice_size);
 void vext_topo_note(struct vext_topo *t, const char *fmt, ...)
 	VEXT_PRINTF(2, 3);
 const struct vext_ibdev *vext_topo_ibdev(const struct vext_topo *t,

@@ -218,10 +218,50 @@ int ibv_query_dmabuf(int fd, struct ibv_dmabuf_info *info)
 	return 0;
 }
 
+/* "system:node=N": the node must be online in the sysfs tree. */
+static int describe_node(const char *spec, long node,
+			 struct ibv_dmabuf_info *info)
+{
+	struct vext_topo *t = vext_topo_get();
+	int ret = 0;
+
+	if (!t)
+		return errno;
+	if (node >= t->max_node || !t->node_online[node])
+		ret = vext_err(ENODEV, "source '%s': NUMA node %ld is not online",
+			       spec, node);
+	else
+		info->numa_node = (int)node;
+	vext_topo_put(t);
+	return ret;
+}
+
+/* "p2p:ADDR": the provider must be a PCI function of the sysfs tree. */
+static int describe_p2p(const char *spec, const char *addr,
+			struct ibv_dmabuf_info *info)
+{
+	struct vext_topo *t = vext_topo_get();
+	const struct vext_pci *pci;
+	int ret = 0;
+
+	if (!t)
+		return errno;
+	pci = vext_topo_pci(t, addr);
+	if (!pci) {
+		ret = vext_err(ENODEV, "source '%s': no PCI function %s in %s",
+			       spec, addr, t->root);
+	} else {
+		info->source = IBV_DMABUF_SOURCE_P2P;
+		info->types = 1u << info->source;
+		info->numa_node = pci->numa_node;
+		vext_strscpy(info->provider, pci->addr, sizeof(info->provider));
+	}
+	vext_topo_put(t);
+	return ret;
+}
+
 int ibv_describe_dmabuf_source(const char *spec, struct ibv_dmabuf_info *info)
 {
-	struct vext_topo *t;
-	const struct vext_pci *pci;
 	char addr[IBV_EXT_PCI_ADDR_LEN];
 	const char *arg;
 
@@ -253,18 +293,8 @@ int ibv_describe_dmabuf_source(const char *spec, struct ibv_dmabuf_info *info)
 			long node = strtol(arg + 5, &end, 10);
 
 			if (end != arg + 5 && !*end && node >= 0 &&
-			    node < VEXT_MAX_NODES) {
-				t = vext_topo_get();
-				if (!t)
-					return errno;
-				if (node >= t->max_node ||
-				    !t->node_online[node])
-					return vext_err(ENODEV,
-							"source '%s': NUMA node %ld is not online",
-							spec, node);
-				info->numa_node = (int)node;
-				return 0;
-			}
+			    node < VEXT_MAX_NODES)
+				return describe_node(spec, node, info);
 		}
 		return vext_err(EINVAL,
 				"source '%s': expected system:node=N", spec);
@@ -280,20 +310,7 @@ int ibv_describe_dmabuf_source(const char *spec, struct ibv_dmabuf_info *info)
 			return vext_err(EINVAL,
 					"source '%s': expected p2p:DDDD:BB:DD.F",
 					spec);
-		t = vext_topo_get();
-		if (!t)
-			return errno;
-		pci = vext_topo_pci(t, addr);
-		if (!pci)
-			return vext_err(ENODEV,
-					"source '%s': no PCI function %s in %s",
-					spec, addr, t->root);
-		info->source = IBV_DMABUF_SOURCE_P2P;
-		info->types = 1u << info->source;
-		info->numa_node = pci->numa_node;
-		snprintf(info->provider, sizeof(info->provider), "%s",
-			 pci->addr);
-		return 0;
+		return describe_p2p(spec, addr, info);
 	}
 	return vext_err(EINVAL,
 			"source '%s': expected system[:node=N], p2p:ADDR, private or unknown",

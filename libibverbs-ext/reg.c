@@ -151,9 +151,10 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 	struct ibv_dma_path_hints hints = { 0 };
 	struct vext_ep *cur = NULL;
 	struct reg_work *w = NULL;
+	struct vext_dev_key key = { 0 };
 	const struct vext_ibdev *dev;
+	struct vext_topo *t = NULL;
 	struct ibv_mr *mr = NULL;
-	struct vext_topo *t;
 	const char *name;
 	uint32_t access = 0;
 	uint64_t size = 0;
@@ -184,18 +185,12 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 		goto fail;
 	}
 
-	name = ibv_get_device_name(pd->context->device);
-	t = vext_topo_get();
-	if (!t) {
-		ret = errno;
+	/* The device by its uverbs index: a rename does not lose it. */
+	key.device = pd->context->device;
+	ret = vext_dev_get(&key, &t, &dev);
+	if (ret)
 		goto fail;
-	}
-	dev = vext_topo_ibdev(t, name);
-	if (!dev || !dev->nr_eps) {
-		ret = vext_err(ENODEV, "%s: not found in %s/class/infiniband",
-			       name, t->root);
-		goto fail;
-	}
+	name = dev->name;
 
 	if (attr->comp_mask & IBV_REG_DMABUF_MR_EX_HINTS)
 		hints = attr->hints;
@@ -257,6 +252,7 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 fail:
 	free(cur);
 	free(w);
+	vext_topo_put(t);
 	errno = ret;
 	return mr;
 }

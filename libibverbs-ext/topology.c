@@ -2,7 +2,8 @@
 /*
  * Topology from sysfs: NUMA nodes and distances, RDMA devices and the PCI
  * functions behind them, mlx5 data-direct functions, and the DMA endpoints
- * of each device. Parsed once per process and per root and then immutable,
+ * of each device. Parsed per root, read again when the machine's RDMA
+ * devices change (see the cache below), and immutable while it lives
  * except for PCI functions of P2P providers, which are parsed on first use
  * under the topology's lock and never moved or freed while it lives.
  *
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <stdatomic.h>
 
 #include "ext_internal.h"
 
@@ -567,6 +569,40 @@ static int cmp_ibdev(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+/* Which uverbs device (ibv_device.dev_name "uverbsN") is which RDMA device. */
+static void parse_uverbs(struct vext_topo *t)
+{
+	char *path = vext_path(t->root, "class/infiniband_verbs");
+	struct dirent *de;
+	char name[IBV_EXT_NAME_LEN];
+	size_t i;
+	DIR *d;
+
+	for (i = 0; i < t->nr_ibdevs; i++)
+		t->ibdevs[i].uverbs = -1;
+	d = path ? opendir(path) : NULL;
+	free(path);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char *end;
+		long idx;
+
+		if (strncmp(de->d_name, "uverbs", 6))
+			continue;
+		idx = strtol(de->d_name + 6, &end, 10);
+		if (end == de->d_name + 6 || *end || idx < 0 ||
+		    vext_read_str(t->root, name, sizeof(name),
+				  "class/infiniband_verbs/%s/ibdev",
+				  de->d_name) <= 0)
+			continue;
+		for (i = 0; i < t->nr_ibdevs; i++)
+			if (!strcmp(t->ibdevs[i].name, name))
+				t->ibdevs[i].uverbs = (int)idx;
+	}
+	closedir(d);
+}
+
 static void parse_data_direct(struct vext_topo *t)
 {
 	char *path = vext_path(t->root, "bus/pci/drivers/mlx5_data_direct");
@@ -601,6 +637,7 @@ struct vext_topo *vext_topo_load(const char *root)
 	if (!t)
 		return NULL;
 	pthread_mutex_init(&t->lock, NULL);
+	atomic_init(&t->refs, 1);
 	t->root = strdup(root);
 	t->root_real = realpath(root, NULL);
 	if (!t->root || !t->root_real) {
@@ -627,6 +664,7 @@ struct vext_topo *vext_topo_load(const char *root)
 			qsort(t->ibdevs, t->nr_ibdevs, sizeof(*t->ibdevs),
 			      cmp_ibdev);
 	}
+	parse_uverbs(t);
 	parse_data_direct(t);
 
 	/* Endpoints need every device parsed (peer PFs). */
@@ -673,6 +711,15 @@ const struct vext_ibdev *vext_topo_ibdev(const struct vext_topo *t,
 
 /* --- per-process cache ---------------------------------------------------- */
 
+/*
+ * The topology follows the machine: each use compares the listing of
+ * class/infiniband (names and inode numbers: a device added, removed,
+ * renamed or made again under an old name changes it; kernfs keeps no
+ * directory mtime) with the one the cached topology was read under, and
+ * reads sysfs again when it differs. A lookup that misses reads it again
+ * too. Topologies are reference counted: a call in flight keeps the one it
+ * started with.
+ */
 struct topo_cache {
 	struct topo_cache *next;
 	struct vext_topo *t;
@@ -681,34 +728,108 @@ struct topo_cache {
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct topo_cache *cache;
 
-struct vext_topo *vext_topo_get_root(const char *root)
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	while (n--)
+		h = (h ^ *c++) * 0x100000001b3ULL;
+	return h;
+}
+
+uint64_t vext_topo_listing(const char *root)
+{
+	uint64_t sig = 0, count = 0;
+	struct dirent *de;
+	char *path;
+	DIR *d;
+
+	path = vext_path(root, "class/infiniband");
+	d = path ? opendir(path) : NULL;
+	free(path);
+	if (!d)
+		return 0;
+	/* Order-independent: a sum of one hash per entry. */
+	while ((de = readdir(d))) {
+		uint64_t h = 0xcbf29ce484222325ULL;
+
+		if (de->d_name[0] == '.')
+			continue;
+		h = fnv1a(h, de->d_name, strlen(de->d_name));
+		h = fnv1a(h, &de->d_ino, sizeof(de->d_ino));
+		sig += h;
+		count++;
+	}
+	closedir(d);
+	return sig ^ count << 56 ^ 1;
+}
+
+struct vext_topo *vext_topo_hold(struct vext_topo *t)
+{
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+	return t;
+}
+
+void vext_topo_put(struct vext_topo *t)
+{
+	if (t && atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+		vext_topo_free(t);
+}
+
+static struct topo_cache *cache_find(const char *root)
 {
 	struct topo_cache *c;
-	struct vext_topo *t = NULL;
+
+	for (c = cache; c; c = c->next)
+		if (!strcmp(c->t->root, root))
+			return c;
+	return NULL;
+}
+
+/*
+ * The cached topology of root if it is still read under listing @sig and
+ * is not @stale; else a new one. Loads are serialised by the cache lock.
+ */
+static struct vext_topo *get_root(const char *root, uint64_t sig,
+				  const struct vext_topo *stale)
+{
+	struct topo_cache *c;
+	struct vext_topo *t;
+	int err;
 
 	pthread_mutex_lock(&cache_lock);
-	for (c = cache; c; c = c->next) {
-		if (!strcmp(c->t->root, root)) {
-			t = c->t;
-			break;
-		}
+	c = cache_find(root);
+	if (c && c->t->listing == sig && c->t != stale) {
+		t = vext_topo_hold(c->t);
+		pthread_mutex_unlock(&cache_lock);
+		return t;
 	}
+	t = vext_topo_load(root);
 	if (!t) {
+		err = errno;
+		pthread_mutex_unlock(&cache_lock);
+		errno = err;
+		return NULL;
+	}
+	t->listing = sig;
+	if (!c) {
 		c = calloc(1, sizeof(*c));
-		t = c ? vext_topo_load(root) : NULL;
-		if (t) {
-			c->t = t;
+		if (c) {
 			c->next = cache;
 			cache = c;
-		} else {
-			int err = errno;
-
-			free(c);
-			errno = err;
 		}
+	} else {
+		vext_topo_put(c->t);
 	}
+	if (c)
+		c->t = vext_topo_hold(t);
 	pthread_mutex_unlock(&cache_lock);
 	return t;
+}
+
+struct vext_topo *vext_topo_get_root(const char *root)
+{
+	return get_root(root, vext_topo_listing(root), NULL);
 }
 
 /*
@@ -717,11 +838,108 @@ struct vext_topo *vext_topo_get_root(const char *root)
  * (AT_SECURE) always reads /sys, as rdma-core's SYSFS_PATH is honoured only
  * when getuid() == geteuid().
  */
-struct vext_topo *vext_topo_get(void)
+const char *vext_sysfs_root(void)
 {
 	const char *root = secure_getenv(IBV_EXT_SYSFS_ROOT_ENV);
 
-	return vext_topo_get_root(root && *root ? root : "/sys");
+	return root && *root ? root : "/sys";
+}
+
+struct vext_topo *vext_topo_get(void)
+{
+	return vext_topo_get_root(vext_sysfs_root());
+}
+
+struct vext_topo *vext_topo_reload(struct vext_topo *stale)
+{
+	struct vext_topo *t = get_root(stale->root,
+				       vext_topo_listing(stale->root), stale);
+
+	vext_topo_put(stale);
+	return t;
+}
+
+void ibv_ext_drop_topology_cache(void)
+{
+	struct topo_cache *c, *next;
+
+	pthread_mutex_lock(&cache_lock);
+	for (c = cache; c; c = next) {
+		next = c->next;
+		vext_topo_put(c->t);
+		free(c);
+	}
+	cache = NULL;
+	pthread_mutex_unlock(&cache_lock);
+}
+
+/* --- devices by key ------------------------------------------------------- */
+
+const struct vext_ibdev *vext_topo_find(const struct vext_topo *t,
+					const struct vext_dev_key *key)
+{
+	const char *dev_name;
+	size_t i;
+
+	if (key->name)
+		return vext_topo_ibdev(t, key->name);
+	/* ibv_device: its uverbs index, which a rename does not change. */
+	dev_name = key->device->dev_name;
+	if (!strncmp(dev_name, "uverbs", 6)) {
+		char *end;
+		long idx = strtol(dev_name + 6, &end, 10);
+
+		if (end != dev_name + 6 && !*end) {
+			for (i = 0; i < t->nr_ibdevs; i++)
+				if (t->ibdevs[i].uverbs == idx)
+					return &t->ibdevs[i];
+			return NULL;
+		}
+	}
+	/* No uverbs device (a tree without infiniband_verbs): its name. */
+	return vext_topo_ibdev(t, ibv_get_device_name(
+					  (struct ibv_device *)key->device));
+}
+
+const char *vext_key_name(const struct vext_dev_key *key)
+{
+	return key->name ? key->name :
+			   ibv_get_device_name((struct ibv_device *)key->device);
+}
+
+int vext_dev_get(const struct vext_dev_key *key, struct vext_topo **tp,
+		 const struct vext_ibdev **dp)
+{
+	struct vext_topo *t;
+	const struct vext_ibdev *dev;
+
+	if (!key->name && !key->device)
+		return vext_err(EINVAL, "device is NULL");
+	t = vext_topo_get();
+	if (!t)
+		return errno;
+	dev = vext_topo_find(t, key);
+	if (!dev) {
+		/* Added, renamed or made again since the topology was read? */
+		t = vext_topo_reload(t);
+		if (!t)
+			return errno;
+		dev = vext_topo_find(t, key);
+	}
+	if (!dev) {
+		int err = vext_err(ENODEV, "no RDMA device %s in %s/class/infiniband",
+				   vext_key_name(key), t->root);
+
+		vext_topo_put(t);
+		return err;
+	}
+	if (!dev->nr_eps) {
+		vext_topo_put(t);
+		return vext_err(ENODEV, "%s has no DMA endpoint", dev->name);
+	}
+	*tp = t;
+	*dp = dev;
+	return 0;
 }
 
 /*
@@ -743,5 +961,6 @@ const char *ibv_ext_sysfs_note(size_t i)
 		found = true;
 	}
 	pthread_mutex_unlock(&t->lock);
+	vext_topo_put(t);
 	return found ? note : NULL;
 }

@@ -34,9 +34,17 @@ const char *ibv_ext_last_error(void);
 
 /*
  * What the sysfs parser skipped (missing or malformed files), one line per
- * note, i from 0 until NULL. The topology is parsed on first use.
+ * note, i from 0 until NULL; the string is the calling thread's until its
+ * next call. The topology is parsed on first use and again when the RDMA
+ * devices of the machine change.
  */
 const char *ibv_ext_sysfs_note(size_t i);
+
+/*
+ * Forget the topology read so far; the next call reads sysfs again. Calls
+ * in flight in other threads keep what they started with.
+ */
+void ibv_ext_drop_topology_cache(void);
 
 /* ---------------------------------------------------------------------- */
 /* What backs a dma-buf                                                     */
