@@ -107,8 +107,8 @@ struct vext_ep *vext_current_eps(struct vext_topo *t,
  * Outputs are arrays of the caller's element size (the sizeof its header
  * saw): each element gets min(that, ours) bytes of ours and zeros after.
  */
-static void put_elem(void *arr, size_t i, size_t size, const void *ours,
-		     size_t our_size)
+void vext_put_elem(void *arr, size_t i, size_t size, const void *ours,
+		   size_t our_size)
 {
 	char *dst = (char *)arr + i * size;
 
@@ -151,7 +151,7 @@ int vext_query_eps(const struct vext_dev_key *key, struct ibv_context *ctx,
 		goto out;
 	}
 	for (i = 0; i < n && i < cap; i++)
-		put_elem(eps, i, ep_size, &cur[i].pub, sizeof(cur[i].pub));
+		vext_put_elem(eps, i, ep_size, &cur[i].pub, sizeof(cur[i].pub));
 	free(cur);
 	*num = n;
 	if (cap < n)
@@ -210,7 +210,7 @@ int vext_rank_eps(const struct vext_dev_key *key, struct ibv_context *ctx,
 		goto out;
 	cap = *num;
 	for (i = 0; i < n && i < cap; i++)
-		put_elem(ranked, i, choice_size, &all[i], sizeof(all[i]));
+		vext_put_elem(ranked, i, choice_size, &all[i], sizeof(all[i]));
 	*num = select ? 1 : n;
 	if (!select && cap < n)
 		ret = vext_err(ENOSPC, "%s has %zu endpoints, room for %zu",
@@ -325,7 +325,7 @@ int vext_rank_devices(const struct vext_dev_key *keys, size_t nr_keys,
 
 	cap = *num;
 	for (i = 0; i < n && i < cap; i++)
-		put_elem(ranked, i, choice_size, &best[i], sizeof(best[i]));
+		vext_put_elem(ranked, i, choice_size, &best[i], sizeof(best[i]));
 	*num = n;
 	if (cap < n)
 		ret = vext_err(ENOSPC, "%zu devices, room for %zu", n, cap);
@@ -336,72 +336,241 @@ out:
 	return ret;
 }
 
-/* --- IBVERBS_EXT_1.0: by name ------------------------------------------- */
+/* --- the calls, by name, by ibv_device, by ibv_context -------------------- */
 
-int ibv_query_dma_endpoints(const char *ibdev_name,
-			    struct ibv_dma_endpoint *eps, size_t *num_eps)
+static int name_key(const char *name, struct vext_dev_key *key)
 {
-	struct vext_dev_key key = { .name = ibdev_name };
-
-	if (!ibdev_name)
-		return vext_err(EINVAL, "device name is NULL");
-	return vext_query_eps(&key, NULL, eps, num_eps, sizeof(*eps));
+	memset(key, 0, sizeof(*key));
+	key->name = name;
+	return name ? 0 : vext_err(EINVAL, "device name is NULL");
 }
 
-int ibv_rank_dma_endpoints(const char *ibdev_name,
-			   const struct ibv_dmabuf_info *source,
-			   const struct ibv_dma_path_hints *hints,
-			   struct ibv_dma_choice *ranked, size_t *num)
+static int dev_key(struct ibv_device *device, struct vext_dev_key *key)
 {
-	struct vext_dev_key key = { .name = ibdev_name };
-
-	if (!ibdev_name)
-		return vext_err(EINVAL, "device name is NULL");
-	return vext_rank_eps(&key, NULL, source, hints, ranked, num,
-			     sizeof(*ranked), false);
+	memset(key, 0, sizeof(*key));
+	key->device = device;
+	return device ? 0 : vext_err(EINVAL, "device is NULL");
 }
 
-int ibv_select_dma_endpoint(const char *ibdev_name,
-			    const struct ibv_dmabuf_info *source,
-			    const struct ibv_dma_path_hints *hints,
-			    struct ibv_dma_choice *choice)
+static int ctx_key(struct ibv_context *ctx, struct vext_dev_key *key)
 {
-	struct vext_dev_key key = { .name = ibdev_name };
+	memset(key, 0, sizeof(*key));
+	if (!ctx || !ctx->device)
+		return vext_err(EINVAL, "context is NULL");
+	key->device = ctx->device;
+	return 0;
+}
+
+int _ibv_query_dma_endpoints(const char *ibdev_name,
+			     struct ibv_dma_endpoint *eps, size_t *num_eps,
+			     size_t ep_size)
+{
+	struct vext_dev_key key;
+	int ret = name_key(ibdev_name, &key);
+
+	if (ret)
+		return ret;
+	return vext_query_eps(&key, NULL, eps, num_eps, ep_size);
+}
+
+int _ibv_query_dma_endpoints_dev(struct ibv_device *device,
+				 struct ibv_dma_endpoint *eps, size_t *num_eps,
+				 size_t ep_size)
+{
+	struct vext_dev_key key;
+	int ret = dev_key(device, &key);
+
+	if (ret)
+		return ret;
+	return vext_query_eps(&key, NULL, eps, num_eps, ep_size);
+}
+
+int _ibv_query_dma_endpoints_ctx(struct ibv_context *context,
+				 struct ibv_dma_endpoint *eps, size_t *num_eps,
+				 size_t ep_size)
+{
+	struct vext_dev_key key;
+	int ret = ctx_key(context, &key);
+
+	if (ret)
+		return ret;
+	return vext_query_eps(&key, context, eps, num_eps, ep_size);
+}
+
+int _ibv_select_dma_endpoint(const char *ibdev_name,
+			     const struct ibv_dmabuf_info *source,
+			     const struct ibv_dma_path_hints *hints,
+			     struct ibv_dma_choice *choice, size_t choice_size)
+{
+	struct vext_dev_key key;
 	size_t one = 1;
+	int ret = name_key(ibdev_name, &key);
 
-	if (!ibdev_name)
-		return vext_err(EINVAL, "device name is NULL");
+	if (ret)
+		return ret;
 	return vext_rank_eps(&key, NULL, source, hints, choice, &one,
-			     sizeof(*choice), true);
+			     choice_size, true);
 }
 
-int ibv_rank_dmabuf_devices(const char *const *names, size_t num_names,
+int _ibv_select_dma_endpoint_dev(struct ibv_device *device,
+				 const struct ibv_dmabuf_info *source,
+				 const struct ibv_dma_path_hints *hints,
+				 struct ibv_dma_choice *choice,
+				 size_t choice_size)
+{
+	struct vext_dev_key key;
+	size_t one = 1;
+	int ret = dev_key(device, &key);
+
+	if (ret)
+		return ret;
+	return vext_rank_eps(&key, NULL, source, hints, choice, &one,
+			     choice_size, true);
+}
+
+int _ibv_select_dma_endpoint_ctx(struct ibv_context *context,
+				 const struct ibv_dmabuf_info *source,
+				 const struct ibv_dma_path_hints *hints,
+				 struct ibv_dma_choice *choice,
+				 size_t choice_size)
+{
+	struct vext_dev_key key;
+	size_t one = 1;
+	int ret = ctx_key(context, &key);
+
+	if (ret)
+		return ret;
+	return vext_rank_eps(&key, context, source, hints, choice, &one,
+			     choice_size, true);
+}
+
+int _ibv_rank_dma_endpoints(const char *ibdev_name,
 			    const struct ibv_dmabuf_info *source,
 			    const struct ibv_dma_path_hints *hints,
-			    struct ibv_dma_choice *ranked, size_t *num)
+			    struct ibv_dma_choice *ranked, size_t *num,
+			    size_t choice_size)
+{
+	struct vext_dev_key key;
+	int ret = name_key(ibdev_name, &key);
+
+	if (ret)
+		return ret;
+	return vext_rank_eps(&key, NULL, source, hints, ranked, num,
+			     choice_size, false);
+}
+
+int _ibv_rank_dma_endpoints_dev(struct ibv_device *device,
+				const struct ibv_dmabuf_info *source,
+				const struct ibv_dma_path_hints *hints,
+				struct ibv_dma_choice *ranked, size_t *num,
+				size_t choice_size)
+{
+	struct vext_dev_key key;
+	int ret = dev_key(device, &key);
+
+	if (ret)
+		return ret;
+	return vext_rank_eps(&key, NULL, source, hints, ranked, num,
+			     choice_size, false);
+}
+
+int _ibv_rank_dma_endpoints_ctx(struct ibv_context *context,
+				const struct ibv_dmabuf_info *source,
+				const struct ibv_dma_path_hints *hints,
+				struct ibv_dma_choice *ranked, size_t *num,
+				size_t choice_size)
+{
+	struct vext_dev_key key;
+	int ret = ctx_key(context, &key);
+
+	if (ret)
+		return ret;
+	return vext_rank_eps(&key, context, source, hints, ranked, num,
+			     choice_size, false);
+}
+
+/*
+ * Devices to rank, as keys: n of them (each made by one of the key
+ * helpers from item i of the caller's array), or NULL for every device.
+ */
+static int rank_keyed(const char *what, const void *items, size_t n,
+		      int (*make)(const void *items, size_t i,
+				  struct vext_dev_key *key),
+		      struct ibv_context *const *ctxs,
+		      const struct ibv_dmabuf_info *source,
+		      const struct ibv_dma_path_hints *hints,
+		      struct ibv_dma_choice *ranked, size_t *num,
+		      size_t choice_size)
 {
 	struct vext_dev_key *keys = NULL;
 	size_t i;
 	int ret;
 
-	if (names && !num_names)
-		return vext_err(EINVAL, "names given but num_names is 0");
-	if (names) {
-		keys = calloc(num_names, sizeof(*keys));
+	if (items && !n)
+		return vext_err(EINVAL, "%ss given but num_%ss is 0", what, what);
+	if (items) {
+		keys = calloc(n, sizeof(*keys));
 		if (!keys)
 			return vext_err(ENOMEM, "out of memory");
-		for (i = 0; i < num_names; i++) {
-			if (!names[i]) {
+		for (i = 0; i < n; i++) {
+			ret = make(items, i, &keys[i]);
+			if (ret) {
 				free(keys);
-				return vext_err(EINVAL, "device name %zu is NULL", i);
+				return ret;
 			}
-			keys[i].name = names[i];
 		}
 	}
-	ret = vext_rank_devices(keys, num_names, NULL, source, hints, ranked,
-				num, sizeof(*ranked));
+	ret = vext_rank_devices(keys, n, items ? ctxs : NULL, source, hints,
+				ranked, num, choice_size);
 	free(keys);
 	return ret;
+}
+
+static int name_item(const void *items, size_t i, struct vext_dev_key *key)
+{
+	return name_key(((const char *const *)items)[i], key);
+}
+
+static int dev_item(const void *items, size_t i, struct vext_dev_key *key)
+{
+	return dev_key(((struct ibv_device *const *)items)[i], key);
+}
+
+static int ctx_item(const void *items, size_t i, struct vext_dev_key *key)
+{
+	return ctx_key(((struct ibv_context *const *)items)[i], key);
+}
+
+int _ibv_rank_dmabuf_devices(const char *const *names, size_t num_names,
+			     const struct ibv_dmabuf_info *source,
+			     const struct ibv_dma_path_hints *hints,
+			     struct ibv_dma_choice *ranked, size_t *num,
+			     size_t choice_size)
+{
+	return rank_keyed("name", names, num_names, name_item, NULL, source, hints,
+			  ranked, num, choice_size);
+}
+
+int _ibv_rank_dmabuf_devices_dev(struct ibv_device *const *devices,
+				 size_t num_devices,
+				 const struct ibv_dmabuf_info *source,
+				 const struct ibv_dma_path_hints *hints,
+				 struct ibv_dma_choice *ranked, size_t *num,
+				 size_t choice_size)
+{
+	return rank_keyed("device", devices, num_devices, dev_item, NULL, source, hints,
+			  ranked, num, choice_size);
+}
+
+int _ibv_rank_dmabuf_devices_ctx(struct ibv_context *const *contexts,
+				 size_t num_contexts,
+				 const struct ibv_dmabuf_info *source,
+				 const struct ibv_dma_path_hints *hints,
+				 struct ibv_dma_choice *ranked, size_t *num,
+				 size_t choice_size)
+{
+	return rank_keyed("context", contexts, num_contexts, ctx_item, contexts, source,
+			  hints, ranked, num, choice_size);
 }
 
 const char *ibv_dma_endpoint_kind_str(enum ibv_dma_endpoint_kind kind)

@@ -162,6 +162,13 @@ const char *vext_key_name(const struct vext_dev_key *key);
  */
 #define VEXT_EP_SIZE_MIN sizeof(struct ibv_dma_endpoint)
 #define VEXT_CHOICE_SIZE_MIN sizeof(struct ibv_dma_choice)
+#define VEXT_INFO_SIZE_MIN sizeof(struct ibv_dmabuf_info)
+/*
+ * Element i of an array of the caller's element size: min(size, ours)
+ * bytes of ours, zeros after.
+ */
+void vext_put_elem(void *arr, size_t i, size_t size, const void *ours,
+		   size_t our_size);
 int vext_query_eps(const struct vext_dev_key *key, struct ibv_context *ctx,
 		   void *eps, size_t *num, size_t ep_size);
 /* select: the best only (*num 1), refused when it cannot be used. */

@@ -74,7 +74,7 @@ int vext_check_reg_fits(uint64_t offset, uint64_t length, uint64_t size_max,
 }
 
 static int check_attr(const struct ibv_reg_dmabuf_mr_ex_attr *a,
-		      uint32_t *access)
+		      size_t choice_size, size_t source_size, uint32_t *access)
 {
 	const uint32_t known = IBV_REG_DMABUF_MR_EX_HINTS |
 			       IBV_REG_DMABUF_MR_EX_CHOICE |
@@ -88,11 +88,24 @@ static int check_attr(const struct ibv_reg_dmabuf_mr_ex_attr *a,
 	if ((a->comp_mask & IBV_REG_DMABUF_MR_EX_CHOICE) && !a->choice)
 		return vext_err(EINVAL,
 				"attr: IBV_REG_DMABUF_MR_EX_CHOICE set but choice is NULL");
+	if ((a->comp_mask & IBV_REG_DMABUF_MR_EX_CHOICE) &&
+	    choice_size < VEXT_CHOICE_SIZE_MIN)
+		return vext_err(EINVAL,
+				"attr: choice size %zu is smaller than any version of the struct (%zu)",
+				choice_size, VEXT_CHOICE_SIZE_MIN);
 	if ((a->comp_mask & IBV_REG_DMABUF_MR_EX_SOURCE) && !a->source)
 		return vext_err(EINVAL,
 				"attr: IBV_REG_DMABUF_MR_EX_SOURCE set but source is NULL");
+	if ((a->comp_mask & IBV_REG_DMABUF_MR_EX_SOURCE) &&
+	    source_size < VEXT_INFO_SIZE_MIN)
+		return vext_err(EINVAL,
+				"attr: source size %zu is smaller than any version of the struct (%zu)",
+				source_size, VEXT_INFO_SIZE_MIN);
+	if ((a->comp_mask & IBV_REG_DMABUF_MR_EX_HINTS) && !a->hints)
+		return vext_err(EINVAL,
+				"attr: IBV_REG_DMABUF_MR_EX_HINTS set but hints is NULL");
 	if (a->comp_mask & IBV_REG_DMABUF_MR_EX_HINTS) {
-		ret = vext_validate_hints(&a->hints);
+		ret = vext_validate_hints(a->hints);
 		if (ret)
 			return ret;
 	}
@@ -145,8 +158,9 @@ struct reg_work {
 	struct vext_reg_req req;
 };
 
-struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
-				    struct ibv_reg_dmabuf_mr_ex_attr *attr)
+struct ibv_mr *_ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
+				     struct ibv_reg_dmabuf_mr_ex_attr *attr,
+				     size_t choice_size, size_t source_size)
 {
 	struct ibv_dma_path_hints hints = { 0 };
 	struct vext_ep *cur = NULL;
@@ -166,7 +180,7 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 		errno = vext_err(EINVAL, "pd or attr is NULL");
 		return NULL;
 	}
-	ret = check_attr(attr, &access);
+	ret = check_attr(attr, choice_size, source_size, &access);
 	if (ret)
 		goto fail;
 
@@ -193,7 +207,7 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 	name = dev->name;
 
 	if (attr->comp_mask & IBV_REG_DMABUF_MR_EX_HINTS)
-		hints = attr->hints;
+		hints = *attr->hints;
 	w = calloc(1, sizeof(*w));
 	cur = w ? vext_current_eps(t, dev, pd->context, &nr_eps, &usable) :
 		  NULL;
@@ -245,9 +259,11 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 
 	note_kernel_ep(dev, &w->req, &w->choice);
 	if (attr->comp_mask & IBV_REG_DMABUF_MR_EX_CHOICE)
-		*attr->choice = w->choice;
+		vext_put_elem(attr->choice, 0, choice_size, &w->choice,
+			      sizeof(w->choice));
 	if (attr->comp_mask & IBV_REG_DMABUF_MR_EX_SOURCE)
-		*attr->source = w->info;
+		vext_put_elem(attr->source, 0, source_size, &w->info,
+			      sizeof(w->info));
 	ret = 0;
 fail:
 	free(cur);

@@ -923,7 +923,7 @@ def reg_dmabuf_mr_ex(pd, dmabuf, length=None, offset=0, iova=None, access=ACCESS
             comp_mask |= _capi.IBV_REG_DMABUF_MR_EX_HINTS
     attr.comp_mask = _int(comp_mask, _U32, "comp_mask")
     if h is not None:
-        attr.hints = h
+        attr.hints = ctypes.pointer(h)
     choice, source = _capi.ibv_dma_choice(), _capi.ibv_dmabuf_info()
     if comp_mask & _capi.IBV_REG_DMABUF_MR_EX_CHOICE:
         attr.choice = ctypes.pointer(choice)

@@ -28,7 +28,8 @@ def man_names():
 
 
 def test_every_symbol_has_a_man_page():
-    missing = set(exported_symbols()) - man_names()
+    # _ibv_x: the size-passing call behind the header's inline ibv_x, documented as ibv_x
+    missing = {s.lstrip("_") for s in exported_symbols()} - man_names()
     assert not missing, f"undocumented: {sorted(missing)}"
 
 

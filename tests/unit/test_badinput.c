@@ -136,6 +136,7 @@ static struct ibv_reg_dmabuf_mr_ex_attr good_attr(int fd)
 static void reg_bad_attrs(void)
 {
 	struct ibv_reg_dmabuf_mr_ex_attr a;
+	struct ibv_dma_path_hints hints = { 0 };
 	int devnull = open("/dev/null", O_RDONLY);
 	int fds = count_fds();
 	char tmpl[] = "/tmp/dmp-badinput-XXXXXX";
@@ -163,13 +164,16 @@ static void reg_bad_attrs(void)
 
 	a = good_attr(devnull);
 	a.comp_mask = IBV_REG_DMABUF_MR_EX_HINTS;
-	a.hints.comp_mask = 1u << 9;
+	REG_EXPECT(&a, EINVAL, "IBV_REG_DMABUF_MR_EX_HINTS set but hints is NULL",
+		   "fd=devnull; a.comp_mask = IBV_REG_DMABUF_MR_EX_HINTS");
+	a.hints = &hints;
+	hints.comp_mask = 1u << 9;
 	REG_EXPECT(&a, EOPNOTSUPP, "path hints: unknown comp_mask bits 0x200",
-		   "fd=devnull; a.comp_mask = IBV_REG_DMABUF_MR_EX_HINTS; a.hints.comp_mask = 1u << 9");
-	a.hints.comp_mask = 0;
-	a.hints.policy = 17;
+		   "fd=devnull; a.comp_mask = IBV_REG_DMABUF_MR_EX_HINTS; a.hints->comp_mask = 1u << 9");
+	hints.comp_mask = 0;
+	hints.policy = 17;
 	REG_EXPECT(&a, EINVAL, "unknown policy 17",
-		   "a.hints.comp_mask = 0; a.hints.policy = 17");
+		   "a.hints->comp_mask = 0; a.hints->policy = 17");
 
 	a = good_attr(-1);
 	REG_EXPECT(&a, EBADF, "fd -1 is not a file descriptor",

@@ -262,6 +262,7 @@ struct ibv_mr *bw_mem_reg(struct ibv_pd *pd, struct bw_mem *m,
 			  struct bw_reg_info *info, struct bw_err *e)
 {
 	struct ibv_reg_dmabuf_mr_ex_attr attr = { 0 };
+	struct ibv_dma_path_hints h;
 	const char *dev = ibv_get_device_name(pd->context->device);
 	struct ibv_mr *mr;
 
@@ -288,12 +289,13 @@ struct ibv_mr *bw_mem_reg(struct ibv_pd *pd, struct bw_mem *m,
 	attr.length = m->size;
 	attr.iova = m->iova;
 	attr.access = access;
-	attr.hints = *hints;
+	h = *hints;
 	/* We placed the pages: say where, for kernels that cannot tell. */
-	if (m->node >= 0 && attr.hints.policy == IBV_DMA_PATH_AUTO) {
-		attr.hints.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
-		attr.hints.numa_node = m->node;
+	if (m->node >= 0 && h.policy == IBV_DMA_PATH_AUTO) {
+		h.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
+		h.numa_node = m->node;
 	}
+	attr.hints = &h;
 	attr.choice = &info->choice;
 	attr.source = &info->source;
 	mr = ibv_reg_dmabuf_mr_ex(pd, &attr);

@@ -321,6 +321,7 @@ static struct ibv_mr *ex_reg(struct bench *b, struct bw_mem *m, int *err,
 			     const struct ibv_dma_path_hints *h, enum ex_keep keep)
 {
 	struct ibv_reg_dmabuf_mr_ex_attr a = { 0 };
+	struct ibv_dma_path_hints hints;
 	struct ibv_dmabuf_info source;
 	struct ibv_dma_choice choice;
 	struct ibv_mr *mr;
@@ -337,11 +338,12 @@ static struct ibv_mr *ex_reg(struct bench *b, struct bw_mem *m, int *err,
 	a.length = m->size;
 	a.iova = m->iova;
 	a.access = ACCESS;
-	a.hints = *h;
+	hints = *h;
 	if (m->node >= 0 && h->policy == IBV_DMA_PATH_AUTO) {
-		a.hints.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
-		a.hints.numa_node = m->node;
+		hints.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
+		hints.numa_node = m->node;
 	}
+	a.hints = &hints;
 	a.choice = &choice;
 	a.source = &source;
 	mr = ibv_reg_dmabuf_mr_ex(b->pd, &a);

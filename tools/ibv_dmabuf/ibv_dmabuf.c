@@ -625,6 +625,7 @@ static int cmd_topology(struct opts *o)
 static int cmd_reg(struct opts *o)
 {
 	struct ibv_reg_dmabuf_mr_ex_attr attr = { 0 };
+	struct ibv_dma_path_hints hints;
 	struct ibv_dmabuf_info src;
 	struct ibv_dma_choice choice;
 	struct ibv_device **list;
@@ -635,14 +636,15 @@ static int cmd_reg(struct opts *o)
 
 	if (!o->device)
 		return bad_usage("%s", "reg needs --device DEV");
-	if (parse_path(o->path, &attr.hints))
+	if (parse_path(o->path, &hints))
 		return bad_usage("bad --path '%s'", o->path);
 	fd = open_buffer(o, &rc);
 	if (fd == -1)
 		return rc;
 	if (fd == -2)
 		return bad_usage("%s", "reg needs --fd N or --create KIND");
-	apply_node_hint(o, &attr.hints);
+	apply_node_hint(o, &hints);
+	attr.hints = &hints;
 
 	list = ibv_get_device_list(&num);
 	for (i = 0; list && i < num; i++)

@@ -183,6 +183,7 @@ static int alloc_buf(struct buf *b, uint64_t len)
 static int reg_buf(struct ctx *c, struct buf *b, uint64_t len)
 {
 	struct ibv_reg_dmabuf_mr_ex_attr attr = { 0 };
+	struct ibv_dma_path_hints hints;
 
 	if (!b->dmabuf) {
 		b->mr = ibv_reg_mr(c->pd, b->map + b->offset, len, c->access);
@@ -197,12 +198,13 @@ static int reg_buf(struct ctx *c, struct buf *b, uint64_t len)
 	attr.length = len;
 	attr.iova = b->iova;
 	attr.access = c->access;
-	attr.hints = c->hints;
+	hints = c->hints;
 	/* We placed the pages: say where, for kernels that cannot tell. */
-	if (b->node >= 0 && attr.hints.policy == IBV_DMA_PATH_AUTO) {
-		attr.hints.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
-		attr.hints.numa_node = b->node;
+	if (b->node >= 0 && hints.policy == IBV_DMA_PATH_AUTO) {
+		hints.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
+		hints.numa_node = b->node;
 	}
+	attr.hints = &hints;
 	attr.choice = &b->choice;
 	attr.source = &b->source;
 	b->mr = ibv_reg_dmabuf_mr_ex(c->pd, &attr);
