@@ -18,13 +18,16 @@
 #undef ibv_rank_dmabuf_devices
 #undef ibv_reg_dmabuf_mr_ex
 
+/* struct ibv_dma_endpoint of 0.1: today's up to its via[]. */
+#define EP_SIZE_1_0 offsetof(struct ibv_dma_endpoint, assumed)
+
 /* struct ibv_dma_choice of 0.1 (704 bytes). */
 struct choice_1_0 {
 	uint32_t comp_mask;
 	uint32_t path_class;
 	uint32_t flags;
 	int32_t numa_distance;
-	struct ibv_dma_endpoint ep;
+	unsigned char ep[EP_SIZE_1_0];
 	char reason[IBV_EXT_REASON_LEN];
 };
 
@@ -42,8 +45,8 @@ struct reg_attr_1_0 {
 	struct ibv_dmabuf_info *source;
 };
 
-/* The endpoint, hints and info layouts did not change. */
-_Static_assert(sizeof(struct ibv_dma_endpoint) == 176, "endpoint of 0.1");
+/* The endpoint grew at its end; hints and info did not change. */
+_Static_assert(EP_SIZE_1_0 == 176, "endpoint of 0.1");
 _Static_assert(sizeof(struct ibv_dma_path_hints) == 24, "hints of 0.1");
 _Static_assert(sizeof(struct ibv_dmabuf_info) == 120, "info of 0.1");
 _Static_assert(sizeof(struct choice_1_0) == 704 &&
@@ -59,7 +62,7 @@ static void to_1_0(struct choice_1_0 *old, const struct ibv_dma_choice *c)
 	old->path_class = c->path_class;
 	old->flags = c->flags;
 	old->numa_distance = c->numa_distance;
-	old->ep = c->ep;
+	memcpy(old->ep, &c->ep, sizeof(old->ep));
 	memcpy(old->reason, c->reason, sizeof(old->reason));
 }
 
@@ -68,7 +71,7 @@ int ibv_query_dma_endpoints(const char *ibdev_name,
 int ibv_query_dma_endpoints(const char *ibdev_name,
 			    struct ibv_dma_endpoint *eps, size_t *num_eps)
 {
-	return _ibv_query_dma_endpoints(ibdev_name, eps, num_eps, sizeof(*eps));
+	return _ibv_query_dma_endpoints(ibdev_name, eps, num_eps, EP_SIZE_1_0);
 }
 
 /*

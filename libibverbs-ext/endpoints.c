@@ -58,7 +58,8 @@ void vext_ep_add(struct vext_ibdev *dev, enum ibv_dma_endpoint_kind kind,
 }
 
 int vext_endpoint_available(const struct vext_ibdev *dev,
-			    const struct vext_ep *ep)
+			    const struct vext_ep *ep, bool remote,
+			    const char **assumed, const char **here)
 {
 	const struct vext_provider *prov = vext_provider_of(dev->drv);
 
@@ -71,7 +72,10 @@ int vext_endpoint_available(const struct vext_ibdev *dev,
 		return vext_err(EOPNOTSUPP,
 				"%s endpoint %u: the kernel lists it but cannot map memory through it",
 				dev->name, ep->pub.index);
-	return prov->available ? prov->available(dev, ep) : 0;
+	*assumed = NULL;
+	*here = NULL;
+	return prov->available ?
+		       prov->available(dev, ep, remote, assumed, here) : 0;
 }
 
 struct vext_ep *vext_current_eps(struct vext_topo *t,
@@ -81,6 +85,7 @@ struct vext_ep *vext_current_eps(struct vext_topo *t,
 {
 	const struct vext_provider *prov = vext_provider_of(dev->drv);
 	struct vext_ep *eps = calloc(VEXT_MAX_EPS, sizeof(*eps));
+	bool remote = vext_topo_remote(t, ctx);
 	size_t i, n = 0;
 
 	if (!eps) {
@@ -92,10 +97,18 @@ struct vext_ep *vext_current_eps(struct vext_topo *t,
 	if (ctx && prov->ctx_endpoints)
 		prov->ctx_endpoints(t, dev, ctx, eps, nr);
 	for (i = 0; i < *nr; i++) {
-		if (vext_endpoint_available(dev, &eps[i]))
+		const char *assumed;
+
+		if (vext_endpoint_available(dev, &eps[i], remote, &assumed,
+					    &eps[i].here))
 			eps[i].pub.flags |= IBV_DMA_EP_FLAG_UNAVAILABLE;
 		else
 			n++;
+		if (assumed) {
+			eps[i].pub.flags |= IBV_DMA_EP_FLAG_ASSUMED;
+			vext_strscpy(eps[i].pub.assumed, assumed,
+				     sizeof(eps[i].pub.assumed));
+		}
 	}
 	vext_clear_err();
 	if (usable)

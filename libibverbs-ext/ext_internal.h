@@ -7,6 +7,7 @@
 #define VEXT_INTERNAL_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -60,6 +61,7 @@ struct vext_ep {
 	struct ibv_dma_endpoint pub;
 	const struct vext_pci *pci;	/* NULL for IBV_DMA_EP_VIRTUAL */
 	bool kernel_unmappable;		/* dma_endpoints/N/mappable is 0 */
+	const char *here;		/* ASSUMED: what this host has */
 };
 
 struct vext_ibdev {
@@ -130,6 +132,12 @@ int vext_parse_cpulist(const char *s, int *mask, int max);
 const char *vext_sysfs_root(void);
 struct vext_topo *vext_topo_get(void);
 struct vext_topo *vext_topo_get_root(const char *root);
+/*
+ * Does t describe another machine for this call? Not when it is this
+ * machine's /sys, nor given a context (a device of this machine), nor with
+ * IBV_EXT_LOCAL_VIEW set.
+ */
+bool vext_topo_remote(const struct vext_topo *t, const struct ibv_context *ctx);
 /* Put stale and get a topology read now. */
 struct vext_topo *vext_topo_reload(struct vext_topo *stale);
 struct vext_topo *vext_topo_hold(struct vext_topo *t);
@@ -160,7 +168,8 @@ const char *vext_key_name(const struct vext_dev_key *key);
  * endpoints.c: the endpoint calls for a device key (ctx: a context of it,
  * or NULL), writing arrays of the caller's element size.
  */
-#define VEXT_EP_SIZE_MIN sizeof(struct ibv_dma_endpoint)
+/* The smallest versions: the endpoint of 0.1, the choice of 1.1. */
+#define VEXT_EP_SIZE_MIN offsetof(struct ibv_dma_endpoint, assumed)
 #define VEXT_CHOICE_SIZE_MIN sizeof(struct ibv_dma_choice)
 #define VEXT_INFO_SIZE_MIN sizeof(struct ibv_dmabuf_info)
 /*
@@ -234,6 +243,8 @@ struct vext_score {
 	uint64_t bw;
 	int is_default;
 	uint32_t index;
+	const char *assumed;	/* usable if that machine has this */
+	const char *here;	/* ... which this host has or not */
 };
 
 /* policy.c: the pure choice function. */
@@ -312,7 +323,15 @@ struct vext_provider {
 			      struct ibv_context *ctx, struct vext_ep *eps,
 			      size_t *nr);
 	/* Can this host register through ep now? 0 or errno + reason. */
-	int (*available)(const struct vext_ibdev *dev, const struct vext_ep *ep);
+	/*
+	 * Can this host register through ep now? 0 or errno + reason. For a
+	 * tree describing another machine (remote), what depends on this
+	 * host's libraries is not checked: 0 with *assumed saying what that
+	 * machine is assumed to have, *here whether this host has it.
+	 */
+	int (*available)(const struct vext_ibdev *dev, const struct vext_ep *ep,
+			 bool remote, const char **assumed,
+			 const char **here);
 	/* Register through req->ep. NULL + errno (reason set) on failure. */
 	struct ibv_mr *(*reg)(struct vext_reg_req *req);
 };
@@ -330,7 +349,8 @@ void vext_ep_init(struct vext_ep *ep, const struct vext_ibdev *dev,
 void vext_ep_add(struct vext_ibdev *dev, enum ibv_dma_endpoint_kind kind,
 		 const struct vext_pci *pci, uint32_t flags, const char *via);
 int vext_endpoint_available(const struct vext_ibdev *dev,
-			    const struct vext_ep *ep);
+			    const struct vext_ep *ep, bool remote,
+			    const char **assumed, const char **here);
 /*
  * The device's endpoints on the heap (free() it; room for VEXT_MAX_EPS),
  * *nr of them: those of the topology, plus what the provider library

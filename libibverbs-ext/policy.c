@@ -222,6 +222,9 @@ static void score_ep(const struct vext_topo *t, const struct vext_src_view *v,
 
 	memset(s, 0, sizeof(*s));
 	s->usable = !(ep->pub.flags & IBV_DMA_EP_FLAG_UNAVAILABLE);
+	s->assumed = ep->pub.flags & IBV_DMA_EP_FLAG_ASSUMED ?
+			     ep->pub.assumed : NULL;
+	s->here = ep->here;
 	s->index = ep->pub.index;
 	s->is_default = !!(ep->pub.flags & IBV_DMA_EP_FLAG_DEFAULT);
 	s->bw = (uint64_t)ep->pub.link_speed * ep->pub.link_width;

@@ -153,6 +153,9 @@ void vext_reason_explain(const struct vext_src_view *v,
 	}
 	if (!s->usable)
 		add(c->reason, len, ", not usable on this host");
+	if (s->assumed)
+		add(c->reason, len, ", availability assumed (%s)%s%s", s->assumed,
+		    s->here ? "; " : "", s->here ? s->here : "");
 	if (runner) {
 		describe_ep(ep, sizeof(ep), &runner->ep);
 		add(c->reason, len, "; %s: %s", ep, runner_words(s, rs, runner));

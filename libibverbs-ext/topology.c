@@ -845,6 +845,13 @@ const char *vext_sysfs_root(void)
 	return root && *root ? root : "/sys";
 }
 
+bool vext_topo_remote(const struct vext_topo *t, const struct ibv_context *ctx)
+{
+	const char *local = secure_getenv(IBV_EXT_LOCAL_VIEW_ENV);
+
+	return !t->live && !ctx && !(local && *local && strcmp(local, "0"));
+}
+
 struct vext_topo *vext_topo_get(void)
 {
 	return vext_topo_get_root(vext_sysfs_root());

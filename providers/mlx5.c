@@ -150,11 +150,20 @@ static void mlx5_ctx_endpoints(struct vext_topo *t, const struct vext_ibdev *dev
 }
 
 static int mlx5_available(const struct vext_ibdev *dev,
-			  const struct vext_ep *ep)
+			  const struct vext_ep *ep, bool remote,
+			  const char **assumed, const char **here)
 {
 	if (ep->pub.kind != IBV_DMA_EP_DATA_DIRECT || dev->kernel_eps)
 		return 0;
 	pthread_once(&dv_once, bind_dv);
+	/* Another machine's tree: what its rdma-core has, not this host's. */
+	if (remote) {
+		*assumed = "rdma-core >= 54 on that machine";
+		*here = dv_reg_dmabuf_mr ?
+				"this host's libmlx5 has mlx5dv_reg_dmabuf_mr too" :
+				"this host's libmlx5 has no mlx5dv_reg_dmabuf_mr";
+		return 0;
+	}
 	if (!dv_reg_dmabuf_mr)
 		return vext_err(EOPNOTSUPP,
 				"%s endpoint %u (data direct): the installed libmlx5 has no mlx5dv_reg_dmabuf_mr (rdma-core 54 or later)",

@@ -16,7 +16,9 @@ import os
 IBV_EXT_PCI_ADDR_LEN = 16
 IBV_EXT_NAME_LEN = 64
 IBV_EXT_REASON_LEN = 512
+IBV_EXT_ASSUMED_LEN = 128
 IBV_EXT_SYSFS_ROOT_ENV = "IBV_EXT_SYSFS_ROOT"
+IBV_EXT_LOCAL_VIEW_ENV = "IBV_EXT_LOCAL_VIEW"
 
 # The environment variable that names the library file to load (else, when this module runs
 # from the source tree, the build tree's library; else the soname through the loader).
@@ -61,6 +63,7 @@ class ibv_dma_endpoint(ctypes.Structure):
         ("ibdev", ctypes.c_char * IBV_EXT_NAME_LEN),
         ("pci_addr", ctypes.c_char * IBV_EXT_PCI_ADDR_LEN),
         ("via", ctypes.c_char * IBV_EXT_NAME_LEN),
+        ("assumed", ctypes.c_char * IBV_EXT_ASSUMED_LEN),
     ]
 
 

@@ -40,7 +40,7 @@ static const char *prog = "ibv_dmabuf";
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s [--sysfs-root DIR] [--json] COMMAND [OPTIONS]\n"
+		"Usage: %s [--sysfs-root DIR [--local-view]] [--json] COMMAND [OPTIONS]\n"
 		"\n"
 		"Commands:\n"
 		"  info      BUFFER                 what backs a dma-buf\n"
@@ -65,7 +65,9 @@ static void usage(FILE *f)
 		"FLAGS:  comma list of local_write,remote_write,remote_read,remote_atomic,\n"
 		"        relaxed_ordering (default local_write,remote_write,remote_read)\n"
 		"\n"
-		"The sysfs tree defaults to /sys, or $%s.\n",
+		"The sysfs tree defaults to /sys, or $%s. Another tree describes\n"
+		"another machine: what depends on this host's libraries is assumed\n"
+		"there (\"assumed\"); --local-view judges it by this host's instead.\n",
 		prog, IBV_EXT_SYSFS_ROOT_ENV);
 }
 
@@ -337,6 +339,11 @@ static void json_ep(const char *key, const struct ibv_dma_endpoint *e)
 	json_bool(&js, "needs_kernel_attr",
 		  e->flags & IBV_DMA_EP_FLAG_NEEDS_KERNEL_ATTR);
 	json_bool(&js, "available", !(e->flags & IBV_DMA_EP_FLAG_UNAVAILABLE));
+	/* Availability assumed on the machine the tree describes: what. */
+	if (e->flags & IBV_DMA_EP_FLAG_ASSUMED)
+		json_str(&js, "assumed", e->assumed);
+	else
+		json_null(&js, "assumed");
 	json_obj_end(&js);
 }
 
@@ -369,12 +376,15 @@ static void print_ep_text(const struct ibv_dma_endpoint *e)
 		snprintf(link, sizeof(link), "%u.%u GT/s x%u",
 			 e->link_speed / 1000, e->link_speed % 1000 / 100,
 			 e->link_width);
-	printf("  %-10s %2u  %-11s %-13s node %-3d %-16s %s%s%s%s\n",
+	printf("  %-10s %2u  %-11s %-13s node %-3d %-16s %s%s%s%s%s%s%s\n",
 	       e->ibdev, e->index, ibv_dma_endpoint_kind_str(e->kind),
 	       e->pci_addr[0] ? e->pci_addr : "-", e->numa_node, link,
 	       e->flags & IBV_DMA_EP_FLAG_DEFAULT ? "default " : "",
 	       e->flags & IBV_DMA_EP_FLAG_KERNEL_LISTED ? "kernel " : "",
 	       e->flags & IBV_DMA_EP_FLAG_UNAVAILABLE ? "unavailable " : "",
+	       e->flags & IBV_DMA_EP_FLAG_ASSUMED ? "assumed (" : "",
+	       e->flags & IBV_DMA_EP_FLAG_ASSUMED ? e->assumed : "",
+	       e->flags & IBV_DMA_EP_FLAG_ASSUMED ? ") " : "",
 	       e->via[0] ? e->via : "");
 }
 
@@ -731,7 +741,7 @@ int main(int argc, char **argv)
 	enum {
 		OPT_SYSFS = 256, OPT_JSON, OPT_FD, OPT_CREATE, OPT_SOURCE,
 		OPT_DEVICE, OPT_PATH, OPT_OFFSET, OPT_LENGTH, OPT_IOVA,
-		OPT_ACCESS, OPT_NODE_HINT,
+		OPT_ACCESS, OPT_NODE_HINT, OPT_LOCAL_VIEW,
 	};
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -747,6 +757,7 @@ int main(int argc, char **argv)
 		{ "iova", required_argument, NULL, OPT_IOVA },
 		{ "access", required_argument, NULL, OPT_ACCESS },
 		{ "node-hint", required_argument, NULL, OPT_NODE_HINT },
+		{ "local-view", no_argument, NULL, OPT_LOCAL_VIEW },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .access = IBV_ACCESS_LOCAL_WRITE |
@@ -769,6 +780,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_JSON:
 			o.json = true;
+			break;
+		case OPT_LOCAL_VIEW:
+			setenv(IBV_EXT_LOCAL_VIEW_ENV, "1", 1);
 			break;
 		case OPT_FD:
 			o.fd_arg = optarg;

@@ -29,12 +29,18 @@ extern "C" {
 #define IBV_EXT_PCI_ADDR_LEN 16 /* "dddd:bb:dd.f" and NUL */
 #define IBV_EXT_NAME_LEN 64
 #define IBV_EXT_REASON_LEN 512
+#define IBV_EXT_ASSUMED_LEN 128
 
 /*
  * The sysfs tree the library reads. Defaults to /sys; the environment
- * variable IBV_EXT_SYSFS_ROOT redirects it (tests use fixture trees).
+ * variable IBV_EXT_SYSFS_ROOT redirects it (tests use fixture trees,
+ * ibv_dmabuf --sysfs-root another machine's tree). Such a tree is taken to
+ * describe another machine: what depends on this host's libraries is
+ * assumed there (IBV_DMA_EP_FLAG_ASSUMED), unless IBV_EXT_LOCAL_VIEW is
+ * set (to 1): then this host's libraries decide, as for /sys.
  */
 #define IBV_EXT_SYSFS_ROOT_ENV "IBV_EXT_SYSFS_ROOT"
+#define IBV_EXT_LOCAL_VIEW_ENV "IBV_EXT_LOCAL_VIEW"
 
 /* Reason for the last failure of a call of this library in this thread. */
 const char *ibv_ext_last_error(void);
@@ -133,6 +139,13 @@ enum ibv_dma_endpoint_flags {
 	 * explicit request for it fails.
 	 */
 	IBV_DMA_EP_FLAG_UNAVAILABLE = 1 << 3,
+	/*
+	 * The sysfs tree describes another machine, and whether it can
+	 * register through this endpoint depends on a library of that
+	 * machine (mlx5 data direct: rdma-core 54 or later): assumed, not
+	 * checked; the choice's reason says what. Not with a context.
+	 */
+	IBV_DMA_EP_FLAG_ASSUMED = 1 << 4,
 };
 
 struct ibv_dma_endpoint {
@@ -147,6 +160,8 @@ struct ibv_dma_endpoint {
 	char ibdev[IBV_EXT_NAME_LEN];	/* owning RDMA device */
 	char pci_addr[IBV_EXT_PCI_ADDR_LEN]; /* empty for IBV_DMA_EP_VIRTUAL */
 	char via[IBV_EXT_NAME_LEN];	/* netdev or peer RDMA device, if any */
+	/* IBV_DMA_EP_FLAG_ASSUMED: what that machine is assumed to have. */
+	char assumed[IBV_EXT_ASSUMED_LEN];	/* since IBVERBS_EXT_1.1 */
 };
 
 /*
