@@ -12,6 +12,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -739,6 +740,12 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 
 uint64_t vext_topo_listing(const char *root)
 {
+	/*
+	 * kernfs never gives a new node an inode number it gave before; a
+	 * tree on another file system (a fixture, a copy) may reuse one, so
+	 * there each entry's change time counts too.
+	 */
+	bool kernfs = !strcmp(root, "/sys");
 	uint64_t sig = 0, count = 0;
 	struct dirent *de;
 	char *path;
@@ -752,11 +759,15 @@ uint64_t vext_topo_listing(const char *root)
 	/* Order-independent: a sum of one hash per entry. */
 	while ((de = readdir(d))) {
 		uint64_t h = 0xcbf29ce484222325ULL;
+		struct stat st;
 
 		if (de->d_name[0] == '.')
 			continue;
 		h = fnv1a(h, de->d_name, strlen(de->d_name));
 		h = fnv1a(h, &de->d_ino, sizeof(de->d_ino));
+		if (!kernfs && !fstatat(dirfd(d), de->d_name, &st,
+					AT_SYMLINK_NOFOLLOW))
+			h = fnv1a(h, &st.st_ctim, sizeof(st.st_ctim));
 		sig += h;
 		count++;
 	}

@@ -125,6 +125,7 @@ static void follows_the_machine(void)
 
 	/* delete rxe1 and make it again on NIC0's netdev (eth2) */
 	CHECK_INT(link_delete("rxe1", 1), 0);
+	CHECK_INT(nr_devices(), 1);
 	CHECK_INT(link_add("rxe1", "eth2", 1), 0);
 	CHECK_INT(ep0("rxe1", pci), 0);
 	CHECK_STR(pci, pci0);
