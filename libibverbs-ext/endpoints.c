@@ -14,54 +14,11 @@
 
 #include "ext_internal.h"
 
-const struct vext_provider *vext_provider_of(enum vext_drv drv)
-{
-	switch (drv) {
-	case VEXT_DRV_MLX5:
-		return &vext_provider_mlx5;
-	case VEXT_DRV_RXE:
-		return &vext_provider_rxe;
-	case VEXT_DRV_SIW:
-		return &vext_provider_siw;
-	default:
-		return &vext_provider_generic;
-	}
-}
-
-void vext_ep_init(struct vext_ep *ep, const struct vext_ibdev *dev,
-		  size_t index, enum ibv_dma_endpoint_kind kind,
-		  const struct vext_pci *pci, uint32_t flags, const char *via)
-{
-	memset(ep, 0, sizeof(*ep));
-	ep->pci = pci;
-	ep->pub.index = (uint32_t)index;
-	ep->pub.kind = pci ? kind : IBV_DMA_EP_VIRTUAL;
-	ep->pub.flags = flags;
-	ep->pub.numa_node = pci ? pci->numa_node : -1;
-	ep->pub.link_speed = pci ? pci->link_speed : 0;
-	ep->pub.link_width = pci ? pci->link_width : 0;
-	vext_strscpy(ep->pub.ibdev, dev->name, sizeof(ep->pub.ibdev));
-	if (pci)
-		snprintf(ep->pub.pci_addr, sizeof(ep->pub.pci_addr), "%s",
-			 pci->addr);
-	vext_strscpy(ep->pub.via, via ? via : "", sizeof(ep->pub.via));
-}
-
-void vext_ep_add(struct vext_ibdev *dev, enum ibv_dma_endpoint_kind kind,
-		 const struct vext_pci *pci, uint32_t flags, const char *via)
-{
-	if (dev->nr_eps >= VEXT_MAX_EPS)
-		return;
-	vext_ep_init(&dev->eps[dev->nr_eps], dev, dev->nr_eps, kind, pci, flags,
-		     via);
-	dev->nr_eps++;
-}
-
-int vext_endpoint_available(const struct vext_ibdev *dev,
+static int vext_endpoint_available(const struct vext_ibdev *dev,
 			    const struct vext_ep *ep, bool remote,
 			    const char **assumed, const char **here)
 {
-	const struct vext_provider *prov = vext_provider_of(dev->drv);
+	const struct vext_provider *prov = dev->prov;
 
 	if ((ep->pub.flags & IBV_DMA_EP_FLAG_NEEDS_KERNEL_ATTR) &&
 	    !dev->kernel_eps)
@@ -83,7 +40,7 @@ struct vext_ep *vext_current_eps(struct vext_topo *t,
 				 struct ibv_context *ctx, size_t *nr,
 				 size_t *usable)
 {
-	const struct vext_provider *prov = vext_provider_of(dev->drv);
+	const struct vext_provider *prov = dev->prov;
 	struct vext_ep *eps = calloc(VEXT_MAX_EPS, sizeof(*eps));
 	bool remote = vext_topo_remote(t, ctx);
 	size_t i, n = 0;
@@ -142,7 +99,7 @@ static int check_out(const void *arr, const size_t *num, size_t size,
 	return 0;
 }
 
-int vext_query_eps(const struct vext_dev_key *key, struct ibv_context *ctx,
+static int vext_query_eps(const struct vext_dev_key *key, struct ibv_context *ctx,
 		   void *eps, size_t *num, size_t ep_size)
 {
 	const struct vext_ibdev *dev;
@@ -193,7 +150,7 @@ static int rank_dev(struct vext_topo *t, const struct vext_ibdev *dev,
 	return ret;
 }
 
-int vext_rank_eps(const struct vext_dev_key *key, struct ibv_context *ctx,
+static int vext_rank_eps(const struct vext_dev_key *key, struct ibv_context *ctx,
 		  const struct ibv_dmabuf_info *source,
 		  const struct ibv_dma_path_hints *hints, void *ranked,
 		  size_t *num, size_t choice_size, bool select)
@@ -291,7 +248,7 @@ again:
 	return 0;
 }
 
-int vext_rank_devices(const struct vext_dev_key *keys, size_t nr_keys,
+static int vext_rank_devices(const struct vext_dev_key *keys, size_t nr_keys,
 		      struct ibv_context *const *ctxs,
 		      const struct ibv_dmabuf_info *source,
 		      const struct ibv_dma_path_hints *hints, void *ranked,
@@ -584,39 +541,4 @@ int _ibv_rank_dmabuf_devices_ctx(struct ibv_context *const *contexts,
 {
 	return rank_keyed("context", contexts, num_contexts, ctx_item, contexts, source,
 			  hints, ranked, num, choice_size);
-}
-
-const char *ibv_dma_endpoint_kind_str(enum ibv_dma_endpoint_kind kind)
-{
-	switch (kind) {
-	case IBV_DMA_EP_PF:
-		return "pf";
-	case IBV_DMA_EP_DATA_DIRECT:
-		return "data_direct";
-	case IBV_DMA_EP_PEER_PF:
-		return "peer_pf";
-	case IBV_DMA_EP_NETDEV:
-		return "netdev";
-	case IBV_DMA_EP_VIRTUAL:
-		return "virtual";
-	default:
-		return "unknown";
-	}
-}
-
-const char *ibv_dma_path_class_str(enum ibv_dma_path_class cls)
-{
-	static const char *const names[] = {
-		[IBV_DMA_PATH_CLASS_LOC] = "LOC",
-		[IBV_DMA_PATH_CLASS_PIX] = "PIX",
-		[IBV_DMA_PATH_CLASS_PXB] = "PXB",
-		[IBV_DMA_PATH_CLASS_PHB] = "PHB",
-		[IBV_DMA_PATH_CLASS_NODE] = "NODE",
-		[IBV_DMA_PATH_CLASS_SYS] = "SYS",
-		[IBV_DMA_PATH_CLASS_UNKNOWN] = "UNKNOWN",
-	};
-
-	if ((unsigned int)cls >= VEXT_ARRAY_SIZE(names))
-		return "UNKNOWN";
-	return names[cls];
 }

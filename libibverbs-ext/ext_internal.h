@@ -50,13 +50,6 @@ struct vext_pci {
 	int vpd_err;		/* errno opening vpd (EACCES: root only), 0 */
 };
 
-enum vext_drv {
-	VEXT_DRV_GENERIC,
-	VEXT_DRV_MLX5,
-	VEXT_DRV_RXE,
-	VEXT_DRV_SIW,
-};
-
 struct vext_ep {
 	struct ibv_dma_endpoint pub;
 	const struct vext_pci *pci;	/* NULL for IBV_DMA_EP_VIRTUAL */
@@ -67,7 +60,8 @@ struct vext_ep {
 struct vext_ibdev {
 	char name[IBV_EXT_NAME_LEN];
 	int uverbs;			/* uverbsN of the device, -1 none */
-	enum vext_drv drv;
+	const struct vext_provider *prov; /* the backend that drives it */
+	uint32_t driver_id;		/* RDMA_DRIVER_* where a backend needs it */
 	const struct vext_pci *pci;	/* own function, or netdev's parent */
 	char netdev[IBV_EXT_NAME_LEN];
 	uint64_t sys_image_guid;
@@ -98,6 +92,11 @@ struct vext_topo {
 	char *notes[VEXT_MAX_NOTES];	/* what was skipped and why */
 };
 
+/* strings.c: the kind named in dma_endpoints/<i>/kind, 0 if none. */
+enum ibv_dma_endpoint_kind vext_kind_of_str(const char *s);
+/* strings.c: what an exporter's memory is, by its name; UNKNOWN if unsure. */
+int vext_exporter_source(const char *exp_name);
+
 /* sysfs.c: copy a string, truncating; returns the length copied. */
 size_t vext_strscpy(char *dst, const char *src, size_t size);
 
@@ -113,7 +112,6 @@ int vext_read_hex(const char *root, unsigned long *val, const char *fmt, ...)
 	VEXT_PRINTF(3, 4);
 /* "root/<rel>" on the heap; NULL when out of memory. */
 char *vext_path(const char *root, const char *fmt, ...) VEXT_PRINTF(2, 3);
-char *vext_pathv(const char *root, const char *fmt, va_list ap);
 /*
  * Resolve root/<rel> to a root-relative path on the heap (free() it); NULL
  * with *err -ENOENT, -EXDEV (it leaves the tree), -ENOMEM.
@@ -129,7 +127,6 @@ int vext_parse_cpulist(const char *s, int *mask, int max);
  * else /sys), cached per root and read again when the machine's RDMA
  * devices changed. get returns a reference (NULL + errno): put it.
  */
-const char *vext_sysfs_root(void);
 struct vext_topo *vext_topo_get(void);
 struct vext_topo *vext_topo_get_root(const char *root);
 /*
@@ -140,12 +137,15 @@ struct vext_topo *vext_topo_get_root(const char *root);
 bool vext_topo_remote(const struct vext_topo *t, const struct ibv_context *ctx);
 /* Put stale and get a topology read now. */
 struct vext_topo *vext_topo_reload(struct vext_topo *stale);
-struct vext_topo *vext_topo_hold(struct vext_topo *t);
 void vext_topo_put(struct vext_topo *t);
 struct vext_topo *vext_topo_load(const char *root);	/* uncached */
+/* The parts of a load: topo_numa.c, topo_ibdev.c. */
+void vext_parse_nodes(struct vext_topo *t);
+void vext_parse_ibdev(struct vext_topo *t, const char *name);
+int vext_cmp_ibdev(const void *a, const void *b);
+void vext_parse_uverbs(struct vext_topo *t);
+void vext_parse_data_direct(struct vext_topo *t);
 void vext_topo_free(struct vext_topo *t);
-/* A signature of root/class/infiniband's entries (names, inodes). */
-uint64_t vext_topo_listing(const char *root);
 
 /* A device named by the caller: by name, or by its ibv_device. */
 struct vext_dev_key {
@@ -164,39 +164,25 @@ const struct vext_ibdev *vext_topo_find(const struct vext_topo *t,
 					const struct vext_dev_key *key);
 const char *vext_key_name(const struct vext_dev_key *key);
 
-/*
- * endpoints.c: the endpoint calls for a device key (ctx: a context of it,
- * or NULL), writing arrays of the caller's element size.
- */
 /* The smallest versions: the endpoint of 0.1, the choice of 1.1. */
 #define VEXT_EP_SIZE_MIN offsetof(struct ibv_dma_endpoint, assumed)
 #define VEXT_CHOICE_SIZE_MIN sizeof(struct ibv_dma_choice)
 #define VEXT_INFO_SIZE_MIN sizeof(struct ibv_dmabuf_info)
 /*
- * Element i of an array of the caller's element size: min(size, ours)
- * bytes of ours, zeros after.
+ * endpoints.c: element i of an array of the caller's element size: min(size,
+ * ours) bytes of ours, zeros after.
  */
 void vext_put_elem(void *arr, size_t i, size_t size, const void *ours,
 		   size_t our_size);
-int vext_query_eps(const struct vext_dev_key *key, struct ibv_context *ctx,
-		   void *eps, size_t *num, size_t ep_size);
-/* select: the best only (*num 1), refused when it cannot be used. */
-int vext_rank_eps(const struct vext_dev_key *key, struct ibv_context *ctx,
-		  const struct ibv_dmabuf_info *source,
-		  const struct ibv_dma_path_hints *hints, void *ranked,
-		  size_t *num, size_t choice_size, bool select);
-/* keys NULL: every device of the tree; ctxs[i] a context of keys[i]. */
-int vext_rank_devices(const struct vext_dev_key *keys, size_t nr_keys,
-		      struct ibv_context *const *ctxs,
-		      const struct ibv_dmabuf_info *source,
-		      const struct ibv_dma_path_hints *hints, void *ranked,
-		      size_t *num, size_t choice_size);
 void vext_topo_note(struct vext_topo *t, const char *fmt, ...)
 	VEXT_PRINTF(2, 3);
 const struct vext_ibdev *vext_topo_ibdev(const struct vext_topo *t,
 					 const char *name);
 /* PCI function by address, parsed on first use; NULL if absent. */
 const struct vext_pci *vext_topo_pci(struct vext_topo *t, const char *addr);
+/* The PCI function a netdev sits on; NULL (noted if missing) if none. */
+const struct vext_pci *vext_topo_pci_of_netdev(struct vext_topo *t,
+					       const char *netdev);
 /* PCI function owning a root-relative sysfs path (nearest ancestor). */
 const struct vext_pci *vext_topo_pci_of_path(struct vext_topo *t,
 					     const char *path);
@@ -267,7 +253,6 @@ int vext_check_reg_fits(uint64_t offset, uint64_t length, uint64_t size_max,
 int vext_validate_hints(const struct ibv_dma_path_hints *hints);
 int vext_dmabuf_size(int fd, uint64_t *size);
 int vext_parse_fdinfo(const char *text, struct ibv_dmabuf_info *info);
-int vext_exporter_source(const char *exp_name);
 
 /*
  * kernel_describe.c: the kernel's describe ioctl. 0 (info filled), ENOTTY
@@ -290,6 +275,8 @@ void vext_reason_explain(const struct vext_src_view *v,
 void vext_reason_only_endpoint(struct ibv_dma_choice *c, const char *devname);
 void vext_reason_kernel_ep(struct ibv_dma_choice *c, uint32_t kernel_ep,
 			   bool kernel_chose);
+/* The reason of a refused ibv_reg_dmabuf_mr(); returns err. */
+int vext_reason_plain_failure(const struct vext_reg_req *req, int err);
 /* The reason of a registration the kernel refused with err; returns err. */
 int vext_reason_reg_failure(const struct vext_reg_req *req, int err,
 			    bool sent_endpoint);
@@ -312,7 +299,13 @@ struct vext_reg_req {
 
 struct vext_provider {
 	const char *name;
-	enum vext_drv drv;
+	/*
+	 * Does this backend drive the device at devpath (root-relative;
+	 * has_device: it has a device link, dev->pci is its function if PCI)?
+	 * It may fill dev->pci, netdev and driver_id from sysfs.
+	 */
+	bool (*match)(struct vext_topo *t, struct vext_ibdev *dev,
+		      const char *devpath, bool has_device);
 	/* Fill dev->eps from sysfs (no kernel list). */
 	void (*endpoints)(struct vext_topo *t, struct vext_ibdev *dev);
 	/*
@@ -338,9 +331,12 @@ struct vext_provider {
 
 extern const struct vext_provider vext_provider_generic;
 extern const struct vext_provider vext_provider_mlx5;
-extern const struct vext_provider vext_provider_rxe;
-extern const struct vext_provider vext_provider_siw;
-const struct vext_provider *vext_provider_of(enum vext_drv drv);
+extern const struct vext_provider vext_provider_soft;	/* rxe, siw */
+/* providers.c: the backend of a device, the first of the table to match. */
+const struct vext_provider *vext_provider_match(struct vext_topo *t,
+						struct vext_ibdev *dev,
+						const char *devpath,
+						bool has_device);
 
 /* Helpers shared by providers. */
 void vext_ep_init(struct vext_ep *ep, const struct vext_ibdev *dev,
@@ -348,9 +344,6 @@ void vext_ep_init(struct vext_ep *ep, const struct vext_ibdev *dev,
 		  const struct vext_pci *pci, uint32_t flags, const char *via);
 void vext_ep_add(struct vext_ibdev *dev, enum ibv_dma_endpoint_kind kind,
 		 const struct vext_pci *pci, uint32_t flags, const char *via);
-int vext_endpoint_available(const struct vext_ibdev *dev,
-			    const struct vext_ep *ep, bool remote,
-			    const char **assumed, const char **here);
 /*
  * The device's endpoints on the heap (free() it; room for VEXT_MAX_EPS),
  * *nr of them: those of the topology, plus what the provider library

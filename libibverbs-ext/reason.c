@@ -185,6 +185,16 @@ void vext_reason_kernel_ep(struct ibv_dma_choice *c, uint32_t kernel_ep,
 	    kernel_ep);
 }
 
+int vext_reason_plain_failure(const struct vext_reg_req *req, int err)
+{
+	if (err == EOPNOTSUPP)
+		return vext_err(err,
+				"%s: ibv_reg_dmabuf_mr: the provider or the kernel has no dma-buf MR support",
+				req->dev->name);
+	return vext_err(err, "%s: ibv_reg_dmabuf_mr: %s", req->dev->name,
+			strerror(err));
+}
+
 int vext_reason_reg_failure(const struct vext_reg_req *req, int err,
 			    bool sent_endpoint)
 {

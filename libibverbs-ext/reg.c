@@ -251,7 +251,7 @@ struct ibv_mr *_ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 	w->req.named = hints.policy != IBV_DMA_PATH_AUTO;
 	w->req.src = &w->info;
 	vext_clear_err();
-	mr = vext_provider_of(dev->drv)->reg(&w->req);
+	mr = dev->prov->reg(&w->req);
 	if (!mr) {
 		ret = errno; /* the reason is set by the backend */
 		goto fail;
@@ -270,26 +270,5 @@ fail:
 	free(w);
 	vext_topo_put(t);
 	errno = ret;
-	return mr;
-}
-
-struct ibv_mr *vext_reg_plain(struct vext_reg_req *req)
-{
-	const struct ibv_reg_dmabuf_mr_ex_attr *a = req->attr;
-	struct ibv_mr *mr;
-
-	mr = ibv_reg_dmabuf_mr(req->pd, a->offset, a->length, a->iova, a->fd,
-			       (int)req->access);
-	if (!mr) {
-		int err = errno;
-
-		if (err == EOPNOTSUPP)
-			errno = vext_err(err,
-					 "%s: ibv_reg_dmabuf_mr: the provider or the kernel has no dma-buf MR support",
-					 req->dev->name);
-		else
-			errno = vext_err(err, "%s: ibv_reg_dmabuf_mr: %s",
-					 req->dev->name, strerror(err));
-	}
 	return mr;
 }

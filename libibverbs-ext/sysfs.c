@@ -26,7 +26,7 @@ size_t vext_strscpy(char *dst, const char *src, size_t size)
 	return len;
 }
 
-char *vext_pathv(const char *root, const char *fmt, va_list ap)
+static char *vext_pathv(const char *root, const char *fmt, va_list ap)
 {
 	char *rel, *path;
 
@@ -267,4 +267,19 @@ int vext_parse_cpulist(const char *s, int *mask, int max)
 			return -EINVAL;
 	}
 	return count;
+}
+
+void vext_topo_note(struct vext_topo *t, const char *fmt, ...)
+{
+	char buf[VEXT_NOTE_LEN];
+	va_list ap;
+
+	if (t->nr_notes >= VEXT_MAX_NOTES)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	t->notes[t->nr_notes] = strdup(buf);
+	if (t->notes[t->nr_notes])
+		t->nr_notes++;
 }

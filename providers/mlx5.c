@@ -68,6 +68,13 @@ static bool same_link(const struct vext_pci *a, const struct vext_pci *b)
 	       !strncmp(a->addr, b->addr, 11);
 }
 
+/* A device of an mlx5_core PCI function. */
+static bool mlx5_match(struct vext_topo *t, struct vext_ibdev *dev,
+		       const char *devpath, bool has_device)
+{
+	return dev->pci && !strcmp(dev->pci->driver, "mlx5_core");
+}
+
 /*
  * Data-direct functions are paired with their PF by the board serial in
  * VPD, which only root may read (the vpd file is 0600). Say so when that
@@ -108,7 +115,7 @@ static void mlx5_endpoints(struct vext_topo *t, struct vext_ibdev *dev)
 	for (i = 0; i < t->nr_ibdevs; i++) {
 		const struct vext_ibdev *peer = &t->ibdevs[i];
 
-		if (peer == dev || peer->drv != VEXT_DRV_MLX5 || !peer->pci ||
+		if (peer == dev || peer->prov != &vext_provider_mlx5 || !peer->pci ||
 		    !dev->sys_image_guid ||
 		    peer->sys_image_guid != dev->sys_image_guid ||
 		    same_link(peer->pci, dev->pci))
@@ -226,7 +233,7 @@ static struct ibv_mr *mlx5_reg(struct vext_reg_req *req)
 
 const struct vext_provider vext_provider_mlx5 = {
 	.name = "mlx5",
-	.drv = VEXT_DRV_MLX5,
+	.match = mlx5_match,
 	.endpoints = mlx5_endpoints,
 	.ctx_endpoints = mlx5_ctx_endpoints,
 	.available = mlx5_available,
