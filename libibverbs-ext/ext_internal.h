@@ -21,6 +21,8 @@
 #define VEXT_MAX_NOTES 64
 #define VEXT_NOTE_LEN 256
 #define VEXT_PCI_ADDR_CHARS 12 /* "dddd:bb:dd.f" */
+/* A change of the machine's devices is seen by calls this much later. */
+#define VEXT_LISTING_NS (10 * 1000 * 1000ULL)
 
 #define VEXT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -73,6 +75,7 @@ struct vext_ibdev {
 struct vext_topo {
 	atomic_int refs;	/* the cache's and each call's */
 	uint64_t listing;	/* class/infiniband when it was read */
+	uint64_t checked_ns;	/* when listed last (cache lock) */
 	char *root;		/* as given, e.g. "/sys" */
 	char *root_real;	/* realpath of root */
 	bool live;		/* root is this machine's /sys */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 
@@ -107,12 +108,14 @@ const struct vext_ibdev *vext_topo_ibdev(const struct vext_topo *t,
 /* --- per-process cache ---------------------------------------------------- */
 
 /*
- * The topology follows the machine: each use compares the listing of
+ * The topology follows the machine: a use compares the listing of
  * class/infiniband (names and inode numbers: a device added, removed,
  * renamed or made again under an old name changes it; kernfs keeps no
  * directory mtime) with the one the cached topology was read under, and
- * reads sysfs again when it differs. A lookup that misses reads it again
- * too. Topologies are reference counted: a call in flight keeps the one it
+ * reads sysfs again when it differs. Listing costs a few microseconds (a
+ * cached choice takes less than one), so calls within VEXT_LISTING_NS of
+ * the last listing trust it; a lookup that misses reads sysfs again at
+ * once. Topologies are reference counted: a call in flight keeps the one it
  * started with.
  */
 struct topo_cache {
@@ -122,6 +125,14 @@ struct topo_cache {
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct topo_cache *cache;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 {
@@ -205,6 +216,7 @@ static struct vext_topo *get_root(const char *root, uint64_t sig,
 	pthread_mutex_lock(&cache_lock);
 	c = cache_find(root);
 	if (c && c->t->listing == sig && c->t != stale) {
+		c->t->checked_ns = now_ns();
 		t = vext_topo_hold(c->t);
 		pthread_mutex_unlock(&cache_lock);
 		return t;
@@ -217,6 +229,7 @@ static struct vext_topo *get_root(const char *root, uint64_t sig,
 		return NULL;
 	}
 	t->listing = sig;
+	t->checked_ns = now_ns();
 	if (!c) {
 		c = calloc(1, sizeof(*c));
 		if (c) {
@@ -234,7 +247,16 @@ static struct vext_topo *get_root(const char *root, uint64_t sig,
 
 struct vext_topo *vext_topo_get_root(const char *root)
 {
-	return get_root(root, vext_topo_listing(root), NULL);
+	struct topo_cache *c;
+	struct vext_topo *t = NULL;
+
+	/* Listed less than VEXT_LISTING_NS ago: as it was then. */
+	pthread_mutex_lock(&cache_lock);
+	c = cache_find(root);
+	if (c && now_ns() - c->t->checked_ns < VEXT_LISTING_NS)
+		t = vext_topo_hold(c->t);
+	pthread_mutex_unlock(&cache_lock);
+	return t ? t : get_root(root, vext_topo_listing(root), NULL);
 }
 
 /*

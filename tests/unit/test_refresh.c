@@ -21,15 +21,22 @@ static char rxe[4096];	/* a copy of rxe1's directory, the model of new ones */
 
 static int sh(const char *fmt, ...) VEXT_PRINTF(1, 2);
 
+/*
+ * Change the tree, then wait out the time during which calls trust the
+ * last listing (VEXT_LISTING_NS): the next call must see the change.
+ */
 static int sh(const char *fmt, ...)
 {
 	char cmd[4096];
 	va_list ap;
+	int ret;
 
 	va_start(ap, fmt);
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
 	va_end(ap);
-	return system(cmd);
+	ret = system(cmd);
+	usleep(VEXT_LISTING_NS / 1000 + 1000);
+	return ret;
 }
 
 /* rdma link add NAME type rxe netdev PARENT (uverbs index UV). */
