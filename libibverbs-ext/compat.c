@@ -66,105 +66,112 @@ static void to_1_0(struct choice_1_0 *old, const struct ibv_dma_choice *c)
 	memcpy(old->reason, c->reason, sizeof(old->reason));
 }
 
+/* The 0.1 calls, declared here: today's header makes them inline wrappers. */
 int ibv_query_dma_endpoints(const char *ibdev_name,
 			    struct ibv_dma_endpoint *eps, size_t *num_eps);
+int ibv_select_dma_endpoint(const char *ibdev_name,
+			    const struct ibv_dmabuf_info *source,
+			    const struct ibv_dma_path_hints *hints,
+			    struct choice_1_0 *choice);
+int ibv_rank_dma_endpoints(const char *ibdev_name,
+			   const struct ibv_dmabuf_info *source,
+			   const struct ibv_dma_path_hints *hints,
+			   struct choice_1_0 *ranked, size_t *num);
+int ibv_rank_dmabuf_devices(const char *const *names, size_t num_names,
+			    const struct ibv_dmabuf_info *source,
+			    const struct ibv_dma_path_hints *hints,
+			    struct choice_1_0 *ranked, size_t *num);
+struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
+				    struct reg_attr_1_0 *old);
+
 int ibv_query_dma_endpoints(const char *ibdev_name,
 			    struct ibv_dma_endpoint *eps, size_t *num_eps)
 {
 	return _ibv_query_dma_endpoints(ibdev_name, eps, num_eps, EP_SIZE_1_0);
 }
 
-/*
- * A ranking into the 0.1 layout: today's call writes c[cap] (allocated
- * here), which becomes ranked[] up to what was written.
- */
-static struct ibv_dma_choice *rank_buf(struct choice_1_0 *ranked, size_t *num)
+int ibv_select_dma_endpoint(const char *ibdev_name,
+			    const struct ibv_dmabuf_info *source,
+			    const struct ibv_dma_path_hints *hints,
+			    struct choice_1_0 *choice)
 {
 	struct ibv_dma_choice *c;
+	int ret;
 
-	if (!num || !*num || !ranked)
-		return NULL;
-	c = calloc(*num, sizeof(*c));
+	if (!choice)
+		return vext_err(EINVAL, "choice is NULL");
+	c = calloc(1, sizeof(*c));
 	if (!c)
-		vext_err(ENOMEM, "out of memory");
-	return c;
+		return vext_err(ENOMEM, "out of memory");
+	ret = _ibv_select_dma_endpoint(ibdev_name, source, hints, c, sizeof(*c));
+	if (!ret)
+		to_1_0(choice, c);
+	free(c);
+	return ret;
 }
 
-static int rank_done(int ret, struct ibv_dma_choice *c, size_t cap,
-		     struct choice_1_0 *ranked, const size_t *num)
-{
-	size_t i;
+/* What a 0.1 ranking asked for: a device's endpoints, or devices. */
+struct rank_1_0 {
+	const char *ibdev_name;		/* endpoints of this device */
+	const char *const *names;	/* else these devices (NULL: all) */
+	size_t num_names;
+	const struct ibv_dmabuf_info *source;
+	const struct ibv_dma_path_hints *hints;
+};
 
+/* Today's ranking into c[cap], then into the 0.1 layout of ranked[]. */
+static int rank_1_0(const struct rank_1_0 *q, struct choice_1_0 *ranked,
+		    size_t *num)
+{
+	size_t i, cap = num && ranked ? *num : 0;
+	struct ibv_dma_choice *c = NULL;
+	void *out = ranked;
+	int ret;
+
+	if (cap) {
+		c = calloc(cap, sizeof(*c));
+		if (!c)
+			return vext_err(ENOMEM, "out of memory");
+		out = c;
+	}
+	/* Today's calls check num and ranked as the 0.1 ones did. */
+	if (q->ibdev_name)
+		ret = _ibv_rank_dma_endpoints(q->ibdev_name, q->source, q->hints,
+					      out, num, sizeof(*c));
+	else
+		ret = _ibv_rank_dmabuf_devices(q->names, q->num_names,
+					       q->source, q->hints, out, num,
+					       sizeof(*c));
 	for (i = 0; c && (!ret || ret == ENOSPC) && i < *num && i < cap; i++)
 		to_1_0(&ranked[i], &c[i]);
 	free(c);
 	return ret;
 }
 
-int ibv_select_dma_endpoint(const char *ibdev_name,
-			    const struct ibv_dmabuf_info *source,
-			    const struct ibv_dma_path_hints *hints,
-			    struct choice_1_0 *choice);
-int ibv_select_dma_endpoint(const char *ibdev_name,
-			    const struct ibv_dmabuf_info *source,
-			    const struct ibv_dma_path_hints *hints,
-			    struct choice_1_0 *choice)
-{
-	size_t one = 1;
-	struct ibv_dma_choice *c = rank_buf(choice, &one);
-	int ret;
-
-	if (!choice)
-		return vext_err(EINVAL, "choice is NULL");
-	if (!c)
-		return ENOMEM;
-	ret = _ibv_select_dma_endpoint(ibdev_name, source, hints, c, sizeof(*c));
-	return rank_done(ret, c, 1, choice, &one);
-}
-
-int ibv_rank_dma_endpoints(const char *ibdev_name,
-			   const struct ibv_dmabuf_info *source,
-			   const struct ibv_dma_path_hints *hints,
-			   struct choice_1_0 *ranked, size_t *num);
 int ibv_rank_dma_endpoints(const char *ibdev_name,
 			   const struct ibv_dmabuf_info *source,
 			   const struct ibv_dma_path_hints *hints,
 			   struct choice_1_0 *ranked, size_t *num)
 {
-	struct ibv_dma_choice *c = rank_buf(ranked, num);
-	size_t cap = num ? *num : 0;
-	int ret;
+	const struct rank_1_0 q = { .ibdev_name = ibdev_name,
+				    .source = source, .hints = hints };
 
-	if (cap && ranked && !c)
-		return ENOMEM;
-	ret = _ibv_rank_dma_endpoints(ibdev_name, source, hints,
-				      c ? c : (void *)ranked, num, sizeof(*c));
-	return rank_done(ret, c, cap, ranked, num);
+	if (!ibdev_name)
+		return vext_err(EINVAL, "device name is NULL");
+	return rank_1_0(&q, ranked, num);
 }
 
-int ibv_rank_dmabuf_devices(const char *const *names, size_t num_names,
-			    const struct ibv_dmabuf_info *source,
-			    const struct ibv_dma_path_hints *hints,
-			    struct choice_1_0 *ranked, size_t *num);
 int ibv_rank_dmabuf_devices(const char *const *names, size_t num_names,
 			    const struct ibv_dmabuf_info *source,
 			    const struct ibv_dma_path_hints *hints,
 			    struct choice_1_0 *ranked, size_t *num)
 {
-	struct ibv_dma_choice *c = rank_buf(ranked, num);
-	size_t cap = num ? *num : 0;
-	int ret;
+	const struct rank_1_0 q = { .names = names, .num_names = num_names,
+				    .source = source, .hints = hints };
 
-	if (cap && ranked && !c)
-		return ENOMEM;
-	ret = _ibv_rank_dmabuf_devices(names, num_names, source, hints,
-				       c ? c : (void *)ranked, num,
-				       sizeof(*c));
-	return rank_done(ret, c, cap, ranked, num);
+	return rank_1_0(&q, ranked, num);
 }
 
-struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
-				    struct reg_attr_1_0 *old);
 struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 				    struct reg_attr_1_0 *old)
 {

@@ -331,133 +331,73 @@ static int ctx_key(struct ibv_context *ctx, struct vext_dev_key *key)
 	return 0;
 }
 
-int _ibv_query_dma_endpoints(const char *ibdev_name,
-			     struct ibv_dma_endpoint *eps, size_t *num_eps,
-			     size_t ep_size)
+static int select_ep(const struct vext_dev_key *key, struct ibv_context *ctx,
+		     const struct ibv_dmabuf_info *source,
+		     const struct ibv_dma_path_hints *hints,
+		     struct ibv_dma_choice *choice, size_t choice_size)
 {
-	struct vext_dev_key key;
-	int ret = name_key(ibdev_name, &key);
-
-	if (ret)
-		return ret;
-	return vext_query_eps(&key, NULL, eps, num_eps, ep_size);
-}
-
-int _ibv_query_dma_endpoints_dev(struct ibv_device *device,
-				 struct ibv_dma_endpoint *eps, size_t *num_eps,
-				 size_t ep_size)
-{
-	struct vext_dev_key key;
-	int ret = dev_key(device, &key);
-
-	if (ret)
-		return ret;
-	return vext_query_eps(&key, NULL, eps, num_eps, ep_size);
-}
-
-int _ibv_query_dma_endpoints_ctx(struct ibv_context *context,
-				 struct ibv_dma_endpoint *eps, size_t *num_eps,
-				 size_t ep_size)
-{
-	struct vext_dev_key key;
-	int ret = ctx_key(context, &key);
-
-	if (ret)
-		return ret;
-	return vext_query_eps(&key, context, eps, num_eps, ep_size);
-}
-
-int _ibv_select_dma_endpoint(const char *ibdev_name,
-			     const struct ibv_dmabuf_info *source,
-			     const struct ibv_dma_path_hints *hints,
-			     struct ibv_dma_choice *choice, size_t choice_size)
-{
-	struct vext_dev_key key;
 	size_t one = 1;
-	int ret = name_key(ibdev_name, &key);
 
-	if (ret)
-		return ret;
-	return vext_rank_eps(&key, NULL, source, hints, choice, &one,
-			     choice_size, true);
+	return vext_rank_eps(key, ctx, source, hints, choice, &one, choice_size,
+			     true);
 }
 
-int _ibv_select_dma_endpoint_dev(struct ibv_device *device,
-				 const struct ibv_dmabuf_info *source,
-				 const struct ibv_dma_path_hints *hints,
-				 struct ibv_dma_choice *choice,
-				 size_t choice_size)
+static int rank_eps(const struct vext_dev_key *key, struct ibv_context *ctx,
+		    const struct ibv_dmabuf_info *source,
+		    const struct ibv_dma_path_hints *hints,
+		    struct ibv_dma_choice *ranked, size_t *num,
+		    size_t choice_size)
 {
-	struct vext_dev_key key;
-	size_t one = 1;
-	int ret = dev_key(device, &key);
-
-	if (ret)
-		return ret;
-	return vext_rank_eps(&key, NULL, source, hints, choice, &one,
-			     choice_size, true);
+	return vext_rank_eps(key, ctx, source, hints, ranked, num, choice_size,
+			     false);
 }
 
-int _ibv_select_dma_endpoint_ctx(struct ibv_context *context,
-				 const struct ibv_dmabuf_info *source,
-				 const struct ibv_dma_path_hints *hints,
-				 struct ibv_dma_choice *choice,
-				 size_t choice_size)
-{
-	struct vext_dev_key key;
-	size_t one = 1;
-	int ret = ctx_key(context, &key);
+/*
+ * Each call names its device three ways: by name (what the CLI has), by
+ * ibv_device, or by a context of it (through which the provider library
+ * can add what sysfs cannot tell). KEYED() makes the three public calls
+ * from one core taking the key and the context; PARAMS are the call's
+ * other parameters, ARGS their names. Their prototypes are the header's.
+ */
+#define UNPAREN(...) __VA_ARGS__
+#define KEYED(call, core, PARAMS, ARGS)                                      \
+	int _ibv_##call(const char *ibdev_name, UNPAREN PARAMS)               \
+	{                                                                     \
+		struct vext_dev_key key;                                      \
+		int ret = name_key(ibdev_name, &key);                         \
+									      \
+		return ret ? ret : core(&key, NULL, UNPAREN ARGS);            \
+	}                                                                     \
+	int _ibv_##call##_dev(struct ibv_device *device, UNPAREN PARAMS)      \
+	{                                                                     \
+		struct vext_dev_key key;                                      \
+		int ret = dev_key(device, &key);                              \
+									      \
+		return ret ? ret : core(&key, NULL, UNPAREN ARGS);            \
+	}                                                                     \
+	int _ibv_##call##_ctx(struct ibv_context *context, UNPAREN PARAMS)    \
+	{                                                                     \
+		struct vext_dev_key key;                                      \
+		int ret = ctx_key(context, &key);                             \
+									      \
+		return ret ? ret : core(&key, context, UNPAREN ARGS);         \
+	}
 
-	if (ret)
-		return ret;
-	return vext_rank_eps(&key, context, source, hints, choice, &one,
-			     choice_size, true);
-}
+KEYED(query_dma_endpoints, vext_query_eps,
+      (struct ibv_dma_endpoint *eps, size_t *num_eps, size_t ep_size),
+      (eps, num_eps, ep_size))
 
-int _ibv_rank_dma_endpoints(const char *ibdev_name,
-			    const struct ibv_dmabuf_info *source,
-			    const struct ibv_dma_path_hints *hints,
-			    struct ibv_dma_choice *ranked, size_t *num,
-			    size_t choice_size)
-{
-	struct vext_dev_key key;
-	int ret = name_key(ibdev_name, &key);
+KEYED(select_dma_endpoint, select_ep,
+      (const struct ibv_dmabuf_info *source,
+       const struct ibv_dma_path_hints *hints, struct ibv_dma_choice *choice,
+       size_t choice_size),
+      (source, hints, choice, choice_size))
 
-	if (ret)
-		return ret;
-	return vext_rank_eps(&key, NULL, source, hints, ranked, num,
-			     choice_size, false);
-}
-
-int _ibv_rank_dma_endpoints_dev(struct ibv_device *device,
-				const struct ibv_dmabuf_info *source,
-				const struct ibv_dma_path_hints *hints,
-				struct ibv_dma_choice *ranked, size_t *num,
-				size_t choice_size)
-{
-	struct vext_dev_key key;
-	int ret = dev_key(device, &key);
-
-	if (ret)
-		return ret;
-	return vext_rank_eps(&key, NULL, source, hints, ranked, num,
-			     choice_size, false);
-}
-
-int _ibv_rank_dma_endpoints_ctx(struct ibv_context *context,
-				const struct ibv_dmabuf_info *source,
-				const struct ibv_dma_path_hints *hints,
-				struct ibv_dma_choice *ranked, size_t *num,
-				size_t choice_size)
-{
-	struct vext_dev_key key;
-	int ret = ctx_key(context, &key);
-
-	if (ret)
-		return ret;
-	return vext_rank_eps(&key, context, source, hints, ranked, num,
-			     choice_size, false);
-}
+KEYED(rank_dma_endpoints, rank_eps,
+      (const struct ibv_dmabuf_info *source,
+       const struct ibv_dma_path_hints *hints, struct ibv_dma_choice *ranked,
+       size_t *num, size_t choice_size),
+      (source, hints, ranked, num, choice_size))
 
 /*
  * Devices to rank, as keys: n of them (each made by one of the key
@@ -511,34 +451,23 @@ static int ctx_item(const void *items, size_t i, struct vext_dev_key *key)
 	return ctx_key(((struct ibv_context *const *)items)[i], key);
 }
 
-int _ibv_rank_dmabuf_devices(const char *const *names, size_t num_names,
-			     const struct ibv_dmabuf_info *source,
-			     const struct ibv_dma_path_hints *hints,
-			     struct ibv_dma_choice *ranked, size_t *num,
-			     size_t choice_size)
-{
-	return rank_keyed("name", names, num_names, name_item, NULL, source, hints,
-			  ranked, num, choice_size);
-}
+/*
+ * The three device rankings: of names, of ibv_devices, of contexts (each
+ * also giving the provider library a context). RANK_DEVICES() makes one
+ * from the type of its array, what an item is, and how it becomes a key.
+ */
+#define RANK_DEVICES(suffix, type, what, item, ctxs)                          \
+	int _ibv_rank_dmabuf_devices##suffix(                                 \
+		type const *items, size_t nr_items,                           \
+		const struct ibv_dmabuf_info *source,                         \
+		const struct ibv_dma_path_hints *hints,                       \
+		struct ibv_dma_choice *ranked, size_t *num,                   \
+		size_t choice_size)                                           \
+	{                                                                     \
+		return rank_keyed(what, items, nr_items, item, ctxs, source,  \
+				  hints, ranked, num, choice_size);            \
+	}
 
-int _ibv_rank_dmabuf_devices_dev(struct ibv_device *const *devices,
-				 size_t num_devices,
-				 const struct ibv_dmabuf_info *source,
-				 const struct ibv_dma_path_hints *hints,
-				 struct ibv_dma_choice *ranked, size_t *num,
-				 size_t choice_size)
-{
-	return rank_keyed("device", devices, num_devices, dev_item, NULL, source, hints,
-			  ranked, num, choice_size);
-}
-
-int _ibv_rank_dmabuf_devices_ctx(struct ibv_context *const *contexts,
-				 size_t num_contexts,
-				 const struct ibv_dmabuf_info *source,
-				 const struct ibv_dma_path_hints *hints,
-				 struct ibv_dma_choice *ranked, size_t *num,
-				 size_t choice_size)
-{
-	return rank_keyed("context", contexts, num_contexts, ctx_item, contexts, source,
-			  hints, ranked, num, choice_size);
-}
+RANK_DEVICES(, const char *, "name", name_item, NULL)
+RANK_DEVICES(_dev, struct ibv_device *, "device", dev_item, NULL)
+RANK_DEVICES(_ctx, struct ibv_context *, "context", ctx_item, items)

@@ -5,7 +5,8 @@
 #include "json.h"
 #include "test.h"
 
-static void doubles(void)
+/* What write() makes of a writer on a fresh stream, compared with want. */
+static void writes(void (*write)(struct json *j), const char *want)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -13,31 +14,38 @@ static void doubles(void)
 	struct json j;
 
 	json_init(&j, f);
-	json_obj_begin(&j, NULL);
-	json_double(&j, "a", 1.5);
-	json_double(&j, "nan", NAN);
-	json_double(&j, "inf", INFINITY);
-	json_double(&j, "ninf", -INFINITY);
-	json_double(&j, "zero", 0.0 / 1.0);
-	json_obj_end(&j);
+	write(&j);
 	fclose(f);
-	CHECK_STR(buf, "{\n  \"a\": 1.500,\n  \"nan\": null,\n  \"inf\": null,\n"
-		       "  \"ninf\": null,\n  \"zero\": 0.000\n}\n");
+	CHECK_STR(buf, want);
 	free(buf);
+}
+
+static void some_doubles(struct json *j)
+{
+	json_obj_begin(j, NULL);
+	json_double(j, "a", 1.5);
+	json_double(j, "nan", NAN);
+	json_double(j, "inf", INFINITY);
+	json_double(j, "ninf", -INFINITY);
+	json_double(j, "zero", 0.0 / 1.0);
+	json_obj_end(j);
+}
+
+static void odd_string(struct json *j)
+{
+	json_str(j, NULL, "a\"b\\c\nd\te\x01");
+}
+
+static void doubles(void)
+{
+	writes(some_doubles,
+	       "{\n  \"a\": 1.500,\n  \"nan\": null,\n  \"inf\": null,\n"
+	       "  \"ninf\": null,\n  \"zero\": 0.000\n}\n");
 }
 
 static void strings(void)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	struct json j;
-
-	json_init(&j, f);
-	json_str(&j, NULL, "a\"b\\c\nd\te\x01");
-	fclose(f);
-	CHECK_STR(buf, "\"a\\\"b\\\\c\\nd\\te\\u0001\"");
-	free(buf);
+	writes(odd_string, "\"a\\\"b\\\\c\\nd\\te\\u0001\"");
 }
 
 int main(void)

@@ -121,7 +121,7 @@ int bw_parse_options(int argc, char **argv, struct opts *o)
 			o->ndevs = tool_split(devbuf, o->devs, MAX_PATHS);
 			if (o->ndevs <= 0)
 				return tool_usage_error("bad --ib-dev '%s' (at most 8 devices)",
-						   optarg);
+							optarg);
 			break;
 		case 'i':
 			if (tool_parse_long(optarg, 1, 255, &v))
@@ -143,14 +143,14 @@ int bw_parse_options(int argc, char **argv, struct opts *o)
 				;
 			if (i == 3)
 				return tool_usage_error("bad --op '%s' (write, read or send)",
-						   optarg);
+							optarg);
 			o->p.op = (uint32_t)i;
 			break;
 		case 's':
 			if (tool_parse_size(optarg, &o->p.size) || o->p.size < 1 ||
 			    o->p.size > (1ULL << 31))
 				return tool_usage_error("bad --size '%s' (1 B .. 2 GiB)",
-						   optarg);
+							optarg);
 			o->size_given = true;
 			break;
 		case 'a':
@@ -159,13 +159,13 @@ int bw_parse_options(int argc, char **argv, struct opts *o)
 		case 'n':
 			if (tool_parse_long(optarg, 1, 100000000, &v))
 				return tool_usage_error("bad --iters '%s' (1 .. 100000000)",
-						   optarg);
+							optarg);
 			o->p.iters = (uint64_t)v;
 			break;
 		case 't':
 			if (tool_parse_long(optarg, 1, 16384, &v))
 				return tool_usage_error("bad --tx-depth '%s' (1 .. 16384)",
-						   optarg);
+							optarg);
 			o->p.depth = (uint32_t)v;
 			break;
 		case 'Q':
@@ -189,7 +189,7 @@ int bw_parse_options(int argc, char **argv, struct opts *o)
 			for (i = 0; i < o->npolicies; i++)
 				if (tool_parse_path(o->policy[i], &o->hints[i]))
 					return tool_usage_error("bad --path '%s' (auto, default, numa=N or endpoint=N)",
-							   o->policy[i]);
+								o->policy[i]);
 			break;
 		case OPT_CHECK:
 			o->p.check = 1;
@@ -200,7 +200,7 @@ int bw_parse_options(int argc, char **argv, struct opts *o)
 		case OPT_TIMEOUT:
 			if (tool_parse_long(optarg, 1, 86400, &v))
 				return tool_usage_error("bad --timeout '%s' (1 .. 86400 s)",
-						   optarg);
+							optarg);
 			o->timeout = (double)v;
 			break;
 		case OPT_LIST_MEM:
@@ -209,17 +209,8 @@ int bw_parse_options(int argc, char **argv, struct opts *o)
 		case 'h':
 			usage(stdout);
 			return -1;
-		case ':':
-			return tool_usage_error("option '%s' needs a value",
-					   argv[optind - 1]);
 		default:
-			if (optopt) {
-				char s[3] = { '-', (char)optopt, 0 };
-
-				return tool_usage_error("unknown option '%s'", s);
-			}
-			return tool_usage_error("unknown option '%s'",
-					   argv[optind - 1]);
+			return tool_getopt_error(c, argv);
 		}
 	}
 	if (optind < argc)

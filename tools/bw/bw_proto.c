@@ -7,6 +7,7 @@
  * verdict, and BYE; ERROR carries a failure's one-line reason to the peer.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,28 +82,60 @@ int bw_expect(struct state *s, uint16_t want, struct bw_msg *m,
 	}
 }
 
-static void put_params(struct bw_msg *m, const struct params *p)
+/*
+ * The fields of the parameters and of a result, in the order they travel
+ * (big-endian, bw_net.c): one table each, written and read by one loop.
+ */
+enum wire_kind { W_U32, W_U64, W_DOUBLE };
+
+struct wire_field {
+	size_t off;
+	enum wire_kind kind;
+};
+
+#define FIELD(type, member, kind) { offsetof(type, member), kind }
+
+static const struct wire_field param_fields[] = {
+	FIELD(struct params, op, W_U32),    FIELD(struct params, all, W_U32),
+	FIELD(struct params, size, W_U64),  FIELD(struct params, iters, W_U64),
+	FIELD(struct params, depth, W_U32), FIELD(struct params, qps, W_U32),
+	FIELD(struct params, paths, W_U32), FIELD(struct params, check, W_U32),
+};
+
+static const struct wire_field result_fields[] = {
+	FIELD(struct result, polls, W_U64),   FIELD(struct result, empty, W_U64),
+	FIELD(struct result, msgs, W_U64),    FIELD(struct result, peak, W_DOUBLE),
+	FIELD(struct result, avg, W_DOUBLE),  FIELD(struct result, rate, W_DOUBLE),
+};
+
+static void wire_put(struct bw_msg *m, const void *obj,
+		     const struct wire_field *f, size_t n)
 {
-	bw_put_u32(m, p->op);
-	bw_put_u32(m, p->all);
-	bw_put_u64(m, p->size);
-	bw_put_u64(m, p->iters);
-	bw_put_u32(m, p->depth);
-	bw_put_u32(m, p->qps);
-	bw_put_u32(m, p->paths);
-	bw_put_u32(m, p->check);
+	const char *base = obj;
+
+	for (; n--; f++) {
+		if (f->kind == W_U32)
+			bw_put_u32(m, *(const uint32_t *)(base + f->off));
+		else if (f->kind == W_U64)
+			bw_put_u64(m, *(const uint64_t *)(base + f->off));
+		else
+			bw_put_double(m, *(const double *)(base + f->off));
+	}
 }
 
-static void get_params(struct bw_msg *m, struct params *p)
+static void wire_get(struct bw_msg *m, void *obj, const struct wire_field *f,
+		     size_t n)
 {
-	p->op = bw_get_u32(m);
-	p->all = bw_get_u32(m);
-	p->size = bw_get_u64(m);
-	p->iters = bw_get_u64(m);
-	p->depth = bw_get_u32(m);
-	p->qps = bw_get_u32(m);
-	p->paths = bw_get_u32(m);
-	p->check = bw_get_u32(m);
+	char *base = obj;
+
+	for (; n--; f++) {
+		if (f->kind == W_U32)
+			*(uint32_t *)(base + f->off) = bw_get_u32(m);
+		else if (f->kind == W_U64)
+			*(uint64_t *)(base + f->off) = bw_get_u64(m);
+		else
+			*(double *)(base + f->off) = bw_get_double(m);
+	}
 }
 
 static int compare_params(const struct params *a, const struct params *b,
@@ -139,14 +172,14 @@ int bw_hello(struct state *s, struct bw_err *e)
 	int ret;
 
 	bw_msg_init(&m, M_HELLO);
-	put_params(&m, &s->o->p);
+	wire_put(&m, &s->o->p, param_fields, BW_ARRAY_SIZE(param_fields));
 	ret = bw_send(&s->conn, &m, s->o->timeout, e);
 	if (ret)
 		return ret;
 	ret = bw_expect(s, M_HELLO, &m, e);
 	if (ret)
 		return ret;
-	get_params(&m, &peer);
+	wire_get(&m, &peer, param_fields, BW_ARRAY_SIZE(param_fields));
 	if (m.short_read)
 		return bw_fail(e, EPROTO, "short HELLO from the %s",
 			       s->conn.peer);
@@ -294,20 +327,10 @@ int bw_heartbeat(struct state *s, struct bw_err *e)
 
 void bw_put_result(struct bw_msg *m, const struct result *r)
 {
-	bw_put_u64(m, r->polls);
-	bw_put_u64(m, r->empty);
-	bw_put_u64(m, r->msgs);
-	bw_put_double(m, r->peak);
-	bw_put_double(m, r->avg);
-	bw_put_double(m, r->rate);
+	wire_put(m, r, result_fields, BW_ARRAY_SIZE(result_fields));
 }
 
 void bw_get_result(struct bw_msg *m, struct result *r)
 {
-	r->polls = bw_get_u64(m);
-	r->empty = bw_get_u64(m);
-	r->msgs = bw_get_u64(m);
-	r->peak = bw_get_double(m);
-	r->avg = bw_get_double(m);
-	r->rate = bw_get_double(m);
+	wire_get(m, r, result_fields, BW_ARRAY_SIZE(result_fields));
 }

@@ -28,6 +28,17 @@ static const char *wc_hint(enum ibv_wc_status st)
 	}
 }
 
+/* Up to 16 completions of a path into wc: their count, or -EIO. */
+static int poll_path(struct path *P, struct ibv_wc *wc, struct bw_err *e)
+{
+	int n = ibv_poll_cq(P->cq, 16, wc);
+
+	if (n < 0)
+		return -bw_fail(e, EIO, "path %d (%s): ibv_poll_cq failed",
+				P->idx, P->dev.name);
+	return n;
+}
+
 static int post_one(struct state *s, struct path *P, int qi, uint64_t size,
 		    uint64_t slots, struct bw_err *e)
 {
@@ -141,10 +152,9 @@ static int drive(struct state *s, uint64_t size, uint64_t window,
 		for (i = 0; i < s->npaths; i++) {
 			struct path *P = &s->paths[i];
 
-			n = ibv_poll_cq(P->cq, 16, wc);
+			n = poll_path(P, wc, e);
 			if (n < 0)
-				return bw_fail(e, EIO, "path %d (%s): ibv_poll_cq failed",
-					       i, P->dev.name);
+				return -n;
 			s->polls++;
 			s->empty_polls += !n;
 			for (k = 0; k < n; k++) {
@@ -282,10 +292,9 @@ static int receive(struct state *s, uint64_t size, struct bw_err *e)
 		for (i = 0; i < s->npaths; i++) {
 			struct path *P = &s->paths[i];
 
-			n = ibv_poll_cq(P->cq, 16, wc);
+			n = poll_path(P, wc, e);
 			if (n < 0)
-				return bw_fail(e, EIO, "path %d (%s): ibv_poll_cq failed",
-					       i, P->dev.name);
+				return -n;
 			for (k = 0; k < n; k++) {
 				int qi = (int)wc[k].wr_id;
 				struct qp_state *Q = &P->q[qi];

@@ -184,7 +184,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'B':
 			if (tool_parse_long(optarg, 1, 86400, &v))
 				return tool_usage_error("bad --budget '%s' (seconds)",
-						   optarg);
+							optarg);
 			o->budget = (double)v;
 			break;
 		case 'W':
@@ -200,17 +200,8 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'h':
 			usage(stdout);
 			return -1;
-		case ':':
-			return tool_usage_error("option '%s' needs a value",
-					   argv[optind - 1]);
 		default:
-			if (optopt) {
-				char s[3] = { '-', (char)optopt, 0 };
-
-				return tool_usage_error("unknown option '%s'", s);
-			}
-			return tool_usage_error("unknown option '%s'",
-					   argv[optind - 1]);
+			return tool_getopt_error(c, argv);
 		}
 	}
 	if (optind < argc)
@@ -219,14 +210,14 @@ static int parse(int argc, char **argv, struct opts *o)
 		o->min_reps = o->reps;
 	if (tool_parse_path(o->policy, &o->hints))
 		return tool_usage_error("bad --path '%s' (auto, default, numa=N or endpoint=N)",
-				   o->policy);
+					o->policy);
 	if (bw_mem_parse(mem, &o->mem, &e)) {
 		fprintf(stderr, "%s: %s (see --help)\n", prog, e.msg);
 		return 2;
 	}
 	if (!o->mem.ops->dmabuf)
 		return tool_usage_error("--mem %s is not a dma-buf (host memory is always measured with ibv_reg_mr)",
-				   mem);
+					mem);
 	snprintf(buf, sizeof(buf), "%s", sizes);
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
@@ -237,7 +228,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		if (tool_parse_size(tok, &sz) || !sz || sz % 4096 ||
 		    sz > (64ULL << 30))
 			return tool_usage_error("bad size '%s' (multiples of 4 KiB, up to 64 GiB)",
-					   tok);
+						tok);
 		o->sizes[o->nsizes++] = sz;
 	}
 	if (!o->nsizes)

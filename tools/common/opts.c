@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,17 @@ int tool_usage_error(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, " (see --help)\n");
 	return TOOL_EXIT_USAGE;
+}
+
+int tool_getopt_error(int c, char **argv)
+{
+	char opt[3] = { '-', (char)optopt, 0 };
+
+	if (c == ':')
+		return tool_usage_error("option '%s' needs a value",
+					argv[optind - 1]);
+	return tool_usage_error("unknown option '%s'",
+				optopt ? opt : argv[optind - 1]);
 }
 
 int tool_parse_size(const char *s, uint64_t *out)

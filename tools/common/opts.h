@@ -26,6 +26,12 @@ const char *tool_prog(void);
 int tool_usage_error(const char *fmt, ...) TOOL_PRINTF(1, 2);
 
 /*
+ * The usage error of getopt_long()'s answer c (':' a value missing, '?' an
+ * unknown option), with optstring starting with ':' and opterr 0.
+ */
+int tool_getopt_error(int c, char **argv);
+
+/*
  * "4096", "0x1000", "64K", "2M", "1G", "2MiB", "4KB" (binary units): 0, or
  * -1 when malformed, negative or beyond 64 bits.
  */

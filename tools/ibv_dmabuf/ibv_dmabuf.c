@@ -695,7 +695,7 @@ int main(int argc, char **argv)
 		case OPT_SYSFS:
 			if (access(optarg, R_OK | X_OK))
 				return tool_usage_error("--sysfs-root %s: not a readable directory",
-						 optarg);
+							optarg);
 			setenv(IBV_EXT_SYSFS_ROOT_ENV, optarg, 1);
 			break;
 		case OPT_JSON:
