@@ -328,7 +328,10 @@ def test_named_endpoint_is_honoured(rxeb, p2p):
 def test_endpoint_that_cannot_reach_the_provider_is_refused(rxeb, lab, p2p):
     with p2p_buffer(p2p) as (fd, mem):
         before = bytes(mem[0:PAGE])
-        assert reg_errno(rxeb, fd, 16 * PAGE, endpoint=0) == errno.EXDEV
+        err = reg_errno(rxeb, fd, 16 * PAGE, endpoint=0)
+        labguest.record_bad_input("REG_DMABUF_MR", "DMA_ENDPOINT that cannot reach the "
+                                  "buffer's P2P memory", "EXDEV", errno.errorcode[err])
+        assert err == errno.EXDEV
         # rxe0/rxe1 sit behind the host bridges: no endpoint of theirs reaches ivshmem
         for nic in lab.nics:
             assert reg_errno(nic, fd, 16 * PAGE) == errno.EXDEV, nic.rxe
@@ -374,7 +377,10 @@ def test_p2p_buffer_revoked_by_its_exporter(rxeb, p2p):
         with pytest.raises(OSError) as err:
             describe(fd)
         assert err.value.errno == errno.ENODEV
-        assert reg_errno(rxeb, fd, size, endpoint=1) == errno.ENODEV
+        got = reg_errno(rxeb, fd, size, endpoint=1)
+        labguest.record_bad_input("REG_DMABUF_MR", "a buffer revoked by its exporter",
+                                  "ENODEV", errno.errorcode[got])
+        assert got == errno.ENODEV
         # the old CPU mapping was zapped: touching it is SIGBUS (in a child process)
         code = f"import mmap; m = mmap.mmap({fd}, {PAGE}); m[0]"
         child = subprocess.run([sys.executable, "-c", code], pass_fds=(fd,),
@@ -468,10 +474,13 @@ def test_kselftest_pci_p2p_dmabuf(p2p):
 @pytest.mark.stock_only
 def test_stock_kernel_refuses_the_endpoint_attribute(lab):
     """The attribute is sent as mandatory: a kernel that does not know it says
-    EPROTONOSUPPORT rather than ignoring it (what the library reports as EOPNOTSUPP)."""
+    EPROTONOSUPPORT rather than ignoring it (the library passes it on unchanged)."""
     fd = heap_buffer(1 * MiB)
     with labguest.closing_fds(fd), loopback(lab.nics[0]) as rc:
         with pytest.raises(OSError) as e:
             reg_dmabuf_mr(rc.ctx.cmd_fd, rc.pd.handle, fd, 0, 1 * MiB, 0, RW, endpoint=0)
+        labguest.record_bad_input("REG_DMABUF_MR", "DMA_ENDPOINT (mandatory) on a kernel "
+                                  "without the series", "EPROTONOSUPPORT",
+                                  errno.errorcode[e.value.errno])
         assert e.value.errno == errno.EPROTONOSUPPORT
     assert not os.path.exists(f"/sys/class/infiniband/{lab.nics[0].rxe}/dma_endpoints")
