@@ -378,3 +378,21 @@ def record_bad_input(api, given, expected, observed, reason=""):
     with open(os.path.join(out, "badinput.tsv"), "a") as f:
         f.write(f"{api} (lab, {os.environ.get('LAB_KERNEL')})\t{given}\t{expected}\t"
                 f"{observed}\t{reason.splitlines()[0] if reason else ''}\n")
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+
+
+def ibverbs_ext():
+    """The Python module of this checkout (python/, on the build tree's library), or the
+    calling test module skipped with the reason."""
+    import sys
+    import pytest
+    sys.path.insert(0, os.path.join(REPO, "python"))
+    try:
+        import ibverbs_ext as ix
+    except ImportError as e:
+        pytest.skip(f"ibverbs_ext cannot be loaded (build the library: cmake -S . -B build "
+                    f"&& cmake --build build): {e}", allow_module_level=True)
+    return ix

@@ -18,22 +18,15 @@ import ctypes
 import errno
 import os
 import subprocess
-import sys
 import time
 
 import pytest
 
 import labguest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
-sys.path.insert(0, os.path.join(REPO, "python"))
-try:
-    import ibverbs_ext as ix
-    from ibverbs_ext import _capi
-except ImportError as e:
-    pytest.skip(f"ibverbs_ext cannot be loaded (build the library: cmake -S . -B build && "
-                f"cmake --build build): {e}", allow_module_level=True)
+REPO = labguest.REPO
+ix = labguest.ibverbs_ext()
+_capi = ix._capi
 
 MiB = labguest.MiB
 # A change is seen by calls 10 ms after the library's last look (VEXT_LISTING_NS).
