@@ -258,12 +258,15 @@ int vext_dmabuf_size(int fd, uint64_t *size);
 int vext_parse_fdinfo(const char *text, struct ibv_dmabuf_info *info);
 
 /*
- * kernel_describe.c: the kernel's describe ioctl. 0 (info filled), ENOTTY
- * when the kernel has none, another errno with the reason.
+ * kernel_describe.c: the kernel's describe ioctl, over what fdinfo said.
+ * 0 (info filled), ENOTTY when the kernel has none, another errno with the
+ * reason.
  */
 struct dma_buf_describe;
+struct dma_buf_range;
 int vext_kernel_describe(int fd, struct ibv_dmabuf_info *info);
 void vext_describe_to_info(const struct dma_buf_describe *d,
+			   const struct dma_buf_range *r, size_t n,
 			   struct ibv_dmabuf_info *info);
 
 /* providers/: endpoint discovery and registration backends. */

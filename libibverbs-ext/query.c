@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 /*
- * What backs a dma-buf. The kernel's describe ioctl answers when present
- * (origin KERNEL, kernel_describe.c); otherwise the answer is inferred from /proc/self/fdinfo
- * (size and exporter name) with a table of exporters whose memory is known
- * to be CPU memory. Names that do not say what the memory is stay UNKNOWN:
- * the library never guesses.
+ * What backs a dma-buf. /proc/self/fdinfo names the exporter and the size;
+ * the kernel's describe ioctl, when present, says what backs the buffer
+ * (origin KERNEL, kernel_describe.c). Otherwise the answer is inferred from
+ * the exporter's name with a table of exporters whose memory is known to be
+ * CPU memory. Names that do not say what the memory is stay UNKNOWN: the
+ * library never guesses.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -166,13 +167,7 @@ int ibv_query_dmabuf(int fd, struct ibv_dmabuf_info *info)
 	memset(info, 0, sizeof(*info));
 	info->numa_node = -1;
 
-	ret = vext_kernel_describe(fd, info);
-	if (ret != ENOTTY) {
-		if (!ret && fstat(fd, &st) == 0)
-			info->inode = st.st_ino;
-		return ret;
-	}
-
+	/* fdinfo names the exporter; the kernel, if it can, says the rest. */
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
 	pfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pfd < 0)
@@ -186,5 +181,10 @@ int ibv_query_dmabuf(int fd, struct ibv_dmabuf_info *info)
 	if (vext_parse_fdinfo(text, info))
 		return vext_err(ENOTTY, "fd %d: fdinfo has no dma-buf exporter",
 				fd);
-	return 0;
+	ret = vext_kernel_describe(fd, info);
+	if (ret == ENOTTY)
+		return 0;
+	if (!ret && fstat(fd, &st) == 0)
+		info->inode = st.st_ino;
+	return ret;
 }

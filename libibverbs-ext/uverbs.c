@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 /*
- * UVERBS_METHOD_REG_DMABUF_MR sent on the context's command fd by the
- * library itself, for what no installed provider entry point can express:
- * dma-buf MRs on rxe/siw (rdma-core has no op for them) and the DMA
- * endpoint attribute of this project's kernel series.
+ * dma-buf registrations sent on the context's command fd by the library
+ * itself, for what no installed provider entry point can express: dma-buf
+ * MRs on rxe/siw with an rdma-core that has no op for them, and the DMA
+ * endpoint of this project's kernel series. A kernel that lists DMA
+ * endpoints gets UVERBS_METHOD_REG_MR with the FD, the endpoint when one is
+ * named, and is asked which it used; other kernels get
+ * UVERBS_METHOD_REG_DMABUF_MR, as plain ibv_reg_dmabuf_mr() sends it.
  *
  * The resulting MR must be released by plain ibv_dereg_mr(). libibverbs
  * treats it as a struct verbs_mr (rdma-core's private libibverbs/driver.h):
@@ -23,7 +26,7 @@
 #include <rdma/rdma_user_ioctl.h>
 
 #include "ext_internal.h"
-#include "kernel-abi/reg_dmabuf_mr_endpoint.h"
+#include "kernel-abi/reg_mr_endpoint.h"
 
 void vext_ucmd_init(struct vext_ucmd *cmd, uint16_t object, uint16_t method,
 		    uint32_t driver_id)
@@ -91,26 +94,75 @@ int vext_ucmd_exec(struct vext_ucmd *cmd, int cmd_fd)
 	return 0;
 }
 
-/*
- * This project's kernel series: the DMA endpoint to map through (sent as
- * mandatory, so that a kernel that does not know it refuses with
- * EPROTONOSUPPORT instead of silently ignoring it) and, optional, the
- * endpoint the kernel used. The one place that knows that uAPI; returns
- * the attribute the kernel reports the endpoint in, if it was asked for.
- */
-static struct ib_uverbs_attr *put_endpoint_attrs(struct vext_ucmd *cmd,
-						 const struct vext_reg_req *req,
-						 bool send_endpoint,
-						 uint32_t *used_ep)
+/* UVERBS_METHOD_REG_DMABUF_MR: kernels without DMA endpoints. */
+static struct ib_uverbs_attr *put_reg_dmabuf_mr(struct vext_ucmd *cmd,
+						const struct vext_reg_req *req,
+						uint32_t driver_id,
+						uint32_t *lkey, uint32_t *rkey)
 {
+	const struct ibv_reg_dmabuf_mr_ex_attr *a = req->attr;
+	struct ib_uverbs_attr *handle;
+
+	vext_ucmd_init(cmd, UVERBS_OBJECT_MR, UVERBS_METHOD_REG_DMABUF_MR,
+		       driver_id);
+	handle = vext_ucmd_in(cmd, UVERBS_ATTR_REG_DMABUF_MR_HANDLE, 0, 0,
+			      UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, UVERBS_ATTR_REG_DMABUF_MR_PD_HANDLE, req->pd->handle,
+		     0, UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, UVERBS_ATTR_REG_DMABUF_MR_OFFSET, a->offset, 8,
+		     UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, UVERBS_ATTR_REG_DMABUF_MR_LENGTH, a->length, 8,
+		     UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, UVERBS_ATTR_REG_DMABUF_MR_IOVA, a->iova, 8,
+		     UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, UVERBS_ATTR_REG_DMABUF_MR_FD, (uint32_t)a->fd, 4,
+		     UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, UVERBS_ATTR_REG_DMABUF_MR_ACCESS_FLAGS, req->access,
+		     4, UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_out(cmd, UVERBS_ATTR_REG_DMABUF_MR_RESP_LKEY, lkey, 4);
+	vext_ucmd_out(cmd, UVERBS_ATTR_REG_DMABUF_MR_RESP_RKEY, rkey, 4);
+	return handle;
+}
+
+/*
+ * UVERBS_METHOD_REG_MR with the FD: the DMA endpoint to map through, when
+ * one is named (sent as mandatory, so that a kernel that does not know it
+ * refuses with EPROTONOSUPPORT instead of silently ignoring it), and the
+ * endpoint the kernel used. The one place that knows that uAPI.
+ */
+static struct ib_uverbs_attr *put_reg_mr(struct vext_ucmd *cmd,
+					 const struct vext_reg_req *req,
+					 uint32_t driver_id, bool send_endpoint,
+					 uint32_t *lkey, uint32_t *rkey,
+					 uint32_t *used_ep,
+					 struct ib_uverbs_attr **resp_ep)
+{
+	const struct ibv_reg_dmabuf_mr_ex_attr *a = req->attr;
+	struct ib_uverbs_attr *handle;
+
+	vext_ucmd_init(cmd, UVERBS_OBJECT_MR, VEXT_METHOD_REG_MR, driver_id);
+	handle = vext_ucmd_in(cmd, VEXT_REG_MR_HANDLE, 0, 0,
+			      UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, VEXT_REG_MR_PD_HANDLE, req->pd->handle, 0,
+		     UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, VEXT_REG_MR_IOVA, a->iova, 8, UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, VEXT_REG_MR_LENGTH, a->length, 8,
+		     UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, VEXT_REG_MR_ACCESS_FLAGS, req->access, 4,
+		     UVERBS_ATTR_F_MANDATORY);
+	/* A raw fd travels in data, with no length. */
+	vext_ucmd_in(cmd, VEXT_REG_MR_FD, (uint64_t)(int64_t)a->fd, 0,
+		     UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, VEXT_REG_MR_FD_OFFSET, a->offset, 8,
+		     UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_out(cmd, VEXT_REG_MR_RESP_LKEY, lkey, 4);
+	vext_ucmd_out(cmd, VEXT_REG_MR_RESP_RKEY, rkey, 4);
 	if (send_endpoint)
-		vext_ucmd_in(cmd, VEXT_ATTR_REG_DMABUF_MR_DMA_ENDPOINT,
-			     req->ep->pub.index, 4, UVERBS_ATTR_F_MANDATORY);
-	/* Optional: older kernels ignore it and leave it unwritten. */
-	if (!req->dev->kernel_eps)
-		return NULL;
-	return vext_ucmd_out(cmd, VEXT_ATTR_REG_DMABUF_MR_RESP_DMA_ENDPOINT,
-			     used_ep, 4);
+		vext_ucmd_in(cmd, VEXT_REG_MR_DMA_ENDPOINT, req->ep->pub.index, 4,
+			     UVERBS_ATTR_F_MANDATORY);
+	/* Optional: a kernel without endpoints leaves it unwritten. */
+	*resp_ep = vext_ucmd_out(cmd, VEXT_REG_MR_RESP_DMA_ENDPOINT, used_ep, 4);
+	return handle;
 }
 
 struct ibv_mr *vext_reg_uverbs(struct vext_reg_req *req, uint32_t driver_id,
@@ -130,25 +182,11 @@ struct ibv_mr *vext_reg_uverbs(struct vext_reg_req *req, uint32_t driver_id,
 		return NULL;
 	}
 
-	vext_ucmd_init(&cmd, UVERBS_OBJECT_MR, UVERBS_METHOD_REG_DMABUF_MR,
-		       driver_id);
-	handle = vext_ucmd_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_HANDLE, 0, 0,
-			      UVERBS_ATTR_F_MANDATORY);
-	vext_ucmd_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_PD_HANDLE, pd->handle, 0,
-		     UVERBS_ATTR_F_MANDATORY);
-	vext_ucmd_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_OFFSET, a->offset, 8,
-		     UVERBS_ATTR_F_MANDATORY);
-	vext_ucmd_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_LENGTH, a->length, 8,
-		     UVERBS_ATTR_F_MANDATORY);
-	vext_ucmd_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_IOVA, a->iova, 8,
-		     UVERBS_ATTR_F_MANDATORY);
-	vext_ucmd_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_FD, (uint32_t)a->fd, 4,
-		     UVERBS_ATTR_F_MANDATORY);
-	vext_ucmd_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_ACCESS_FLAGS, req->access,
-		     4, UVERBS_ATTR_F_MANDATORY);
-	vext_ucmd_out(&cmd, UVERBS_ATTR_REG_DMABUF_MR_RESP_LKEY, &lkey, 4);
-	vext_ucmd_out(&cmd, UVERBS_ATTR_REG_DMABUF_MR_RESP_RKEY, &rkey, 4);
-	resp_ep = put_endpoint_attrs(&cmd, req, send_endpoint, &used_ep);
+	if (send_endpoint || req->dev->kernel_eps)
+		handle = put_reg_mr(&cmd, req, driver_id, send_endpoint, &lkey,
+				    &rkey, &used_ep, &resp_ep);
+	else
+		handle = put_reg_dmabuf_mr(&cmd, req, driver_id, &lkey, &rkey);
 
 	err = vext_ucmd_exec(&cmd, pd->context->cmd_fd);
 	if (err) {

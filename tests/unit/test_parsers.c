@@ -110,27 +110,37 @@ static void fdinfo_hostile_name(void)
 /* The kernel's description: known kinds, none, and kinds from the future. */
 static void kernel_description(void)
 {
+	struct dma_buf_range r[3];
 	struct dma_buf_describe d;
 	struct ibv_dmabuf_info i;
 
+	/* System memory on node 1 (most bytes) and 0, P2P of 0000:44:01.1 (WC) */
 	memset(&d, 0, sizeof(d));
+	memset(r, 0, sizeof(r));
 	memset(&i, 0, sizeof(i));
-	d.types = DMA_BUF_MEM_SYSTEM | DMA_BUF_MEM_P2P;
-	d.numa_node = 1;
-	d.provider_bus = 0x44;
-	d.provider_devfn = 0x09;
-	snprintf(d.exp_name, sizeof(d.exp_name), "pci-p2p");
-	vext_describe_to_info(&d, &i);
+	d.size = 7 << 12;
+	d.mem_types = 1u << DMA_BUF_MEM_SYSTEM | 1u << DMA_BUF_MEM_P2P;
+	r[0] = (struct dma_buf_range){ .length = 1 << 12, .mem = DMA_BUF_MEM_SYSTEM,
+				       .numa_node = 0 };
+	r[1] = (struct dma_buf_range){ .length = 4 << 12, .mem = DMA_BUF_MEM_SYSTEM,
+				       .numa_node = 1 };
+	r[2] = (struct dma_buf_range){ .length = 2 << 12, .mem = DMA_BUF_MEM_P2P,
+				       .flags = DMA_BUF_RANGE_WC, .numa_node = -1,
+				       .provider_bus = 0x44, .provider_devfn = 0x09 };
+	snprintf(i.exporter, sizeof(i.exporter), "mixed-exporter");
+	vext_describe_to_info(&d, r, 3, &i);
 	CHECK_INT(i.source, IBV_DMABUF_SOURCE_MIXED);
 	CHECK_INT(i.origin, IBV_DMABUF_ORIGIN_KERNEL);
 	CHECK_STR(i.provider, "0000:44:01.1");
-	CHECK_INT(i.flags, 0);
+	CHECK_INT(i.numa_node, 1);
+	CHECK_INT(i.size, 7 << 12);
+	CHECK_INT(i.flags, IBV_DMABUF_INFO_NUMA_MIXED | IBV_DMABUF_INFO_MMIO_WC);
 
 	/* No describe op: the exporter table, flagged. */
 	memset(&d, 0, sizeof(d));
 	memset(&i, 0, sizeof(i));
-	snprintf(d.exp_name, sizeof(d.exp_name), "udmabuf");
-	vext_describe_to_info(&d, &i);
+	snprintf(i.exporter, sizeof(i.exporter), "udmabuf");
+	vext_describe_to_info(&d, NULL, 0, &i);
 	CHECK_INT(i.source, IBV_DMABUF_SOURCE_SYSTEM);
 	CHECK_INT(i.origin, IBV_DMABUF_ORIGIN_INFERRED);
 	CHECK(i.flags & IBV_DMABUF_INFO_EXPORTER_UNDESCRIBED);
@@ -138,17 +148,30 @@ static void kernel_description(void)
 	/* Described, but in words this library does not know yet. */
 	memset(&d, 0, sizeof(d));
 	memset(&i, 0, sizeof(i));
-	d.types = 1u << 7;
-	snprintf(d.exp_name, sizeof(d.exp_name), "udmabuf");
-	vext_describe_to_info(&d, &i);
+	d.mem_types = 1u << 7;
+	snprintf(i.exporter, sizeof(i.exporter), "udmabuf");
+	vext_describe_to_info(&d, NULL, 0, &i);
 	CHECK_INT(i.source, IBV_DMABUF_SOURCE_UNKNOWN);
 	CHECK_INT(i.origin, IBV_DMABUF_ORIGIN_KERNEL);
 	CHECK(!(i.flags & IBV_DMABUF_INFO_EXPORTER_UNDESCRIBED));
-	d.types |= DMA_BUF_MEM_SYSTEM;
+	d.mem_types |= 1u << DMA_BUF_MEM_SYSTEM;
 	memset(&i, 0, sizeof(i));
-	vext_describe_to_info(&d, &i);
+	vext_describe_to_info(&d, NULL, 0, &i);
 	CHECK_INT(i.source, IBV_DMABUF_SOURCE_UNKNOWN);
 	CHECK_INT(i.types, 1 << IBV_DMABUF_SOURCE_SYSTEM);
+	/* ... and the kernel's "unknown" kind (0) is not a known one either */
+	d.mem_types = 1u << DMA_BUF_MEM_UNKNOWN;
+	memset(&i, 0, sizeof(i));
+	vext_describe_to_info(&d, NULL, 0, &i);
+	CHECK_INT(i.source, IBV_DMABUF_SOURCE_UNKNOWN);
+}
+
+/* The kernel's uAPI layouts (kernel-patches/SERIES.md): 40 bytes each. */
+static void kernel_abi_sizes(void)
+{
+	CHECK_INT(sizeof(struct dma_buf_describe), 40);
+	CHECK_INT(sizeof(struct dma_buf_range), 40);
+	CHECK_INT(DMA_BUF_IOCTL_DESCRIBE, 0x6204);
 }
 
 static void exporter_table(void)
@@ -257,6 +280,7 @@ int main(void)
 	RUN(fdinfo_not_dmabuf);
 	RUN(fdinfo_hostile_name);
 	RUN(kernel_description);
+	RUN(kernel_abi_sizes);
 	RUN(exporter_table);
 	RUN(link_speed);
 	RUN(cpulist);
