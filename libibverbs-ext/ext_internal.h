@@ -131,6 +131,8 @@ int vext_parse_cpulist(const char *s, int *mask, int max);
  * devices changed. get returns a reference (NULL + errno): put it.
  */
 struct vext_topo *vext_topo_get(void);
+/* The configured root: $IBV_EXT_SYSFS_ROOT (not for AT_SECURE), else /sys. */
+const char *vext_sysfs_root(void);
 struct vext_topo *vext_topo_get_root(const char *root);
 /*
  * Does t describe another machine for this call? Not when it is this

@@ -265,7 +265,7 @@ struct vext_topo *vext_topo_get_root(const char *root)
  * (AT_SECURE) always reads /sys, as rdma-core's SYSFS_PATH is honoured only
  * when getuid() == geteuid().
  */
-static const char *vext_sysfs_root(void)
+const char *vext_sysfs_root(void)
 {
 	const char *root = secure_getenv(IBV_EXT_SYSFS_ROOT_ENV);
 

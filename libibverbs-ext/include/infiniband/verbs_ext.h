@@ -484,6 +484,34 @@ struct ibv_dmabuf_alloc_attr {
 /* Returns a dma-buf fd (close() it), or -1 with errno set. */
 int ibv_alloc_dmabuf(const struct ibv_dmabuf_alloc_attr *attr);
 
+/*
+ * P2P memory of a real device: a dma-buf of a range of a PCI BAR, exported
+ * by vfio-pci (VFIO_DEVICE_FEATURE_DMA_BUF, Linux 7.x). The function must
+ * be bound to vfio-pci; its IOMMU group decides the container (type1v2, or
+ * vfio's no-IOMMU mode for /dev/vfio/noiommu-N). The buffer lives while
+ * device_fd is open: closing device_fd revokes it. vfio's dma-bufs cannot
+ * be mmap()ed; the CPU reaches the buffer with pread()/pwrite() on
+ * device_fd at region_offset + offset.
+ */
+#define IBV_VFIO_BAR_ANY (-1)	/* the lowest memory BAR that holds the range */
+
+struct ibv_vfio_dmabuf_attr {
+	uint32_t comp_mask;	/* in: must be 0 */
+	int32_t bar;		/* in: BAR 0..5, or IBV_VFIO_BAR_ANY */
+	const char *pci_addr;	/* in: "DDDD:BB:DD.F" (or "BB:DD.F") */
+	uint64_t offset;	/* in: into the BAR, a page multiple */
+	uint64_t size;		/* in: bytes, a non-zero page multiple */
+	uint32_t open_flags;	/* in: the dma-buf's O_RDWR etc. | O_CLOEXEC */
+	int device_fd;		/* out: the vfio device file; -1 on failure */
+	uint64_t region_offset;	/* out: where the BAR starts in device_fd */
+	uint64_t region_size;	/* out: the BAR's size */
+	uint32_t region_index;	/* out: the BAR used */
+	uint32_t reserved;
+};
+
+/* Returns a dma-buf fd (close() it, and device_fd), or -1 with errno set. */
+int ibv_alloc_vfio_dmabuf(struct ibv_vfio_dmabuf_attr *attr);
+
 #ifdef __cplusplus
 }
 #endif
