@@ -42,9 +42,9 @@ static int check_attr(const struct ibv_vfio_dmabuf_attr *a, struct vfio_req *r)
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), end;
 	const char *p = a->pci_addr;
 
-	if (a->comp_mask)
+	if (a->comp_mask & ~IBV_VFIO_DMABUF_DEVICE_FD)
 		return vext_err(EOPNOTSUPP, "attr: unknown comp_mask bits 0x%x",
-				a->comp_mask);
+				a->comp_mask & ~IBV_VFIO_DMABUF_DEVICE_FD);
 	if (!p)
 		return vext_err(EINVAL, "pci_addr is NULL");
 	/* "bb:dd.f" is segment 0, as lspci prints it. */
@@ -181,8 +181,7 @@ static int link_name(const struct vfio_req *r, const char *name, char *out,
 	return 0;
 }
 
-/* Bound to vfio-pci, in an IOMMU group: which one, and is it no-IOMMU? */
-static int find_group(struct vfio_req *r)
+static int check_driver(const struct vfio_req *r)
 {
 	char buf[64];
 
@@ -193,6 +192,14 @@ static int find_group(struct vfio_req *r)
 	if (strcmp(buf, "vfio-pci"))
 		return vext_err(ENXIO, "%s is bound to %s, not vfio-pci",
 				r->addr, buf);
+	return 0;
+}
+
+/* The function's IOMMU group: which one, and is it vfio's no-IOMMU kind? */
+static int find_group(struct vfio_req *r)
+{
+	char buf[64];
+
 	if (link_name(r, "iommu_group", r->group, sizeof(r->group)))
 		return vext_err(ENOENT,
 				"%s has no IOMMU group (no IOMMU, and vfio's no-IOMMU mode is off)",
@@ -233,6 +240,45 @@ static int open_dev(const char *path, int *fd)
 		return vext_err(EBUSY, "%s: %s (another process holds the group)",
 				path, strerror(errno));
 	return vext_err(errno, "%s: %s", path, strerror(errno));
+}
+
+/*
+ * The caller's device file: open, a vfio device file (anon_inode:[vfio-
+ * device] from a group, /dev/vfio/devices/vfioN from iommufd's cdev), and
+ * vfio's device of r->addr where the kernel names it in fdinfo
+ * ("vfio-device-syspath: /sys/devices/.../ADDR/vfio-dev/vfioN").
+ */
+static int check_device_fd(const struct vfio_req *r, int dev)
+{
+	char path[64], text[512], *line, want[IBV_EXT_PCI_ADDR_LEN + 16];
+	ssize_t n;
+	int fd;
+
+	if (dev < 0 || fcntl(dev, F_GETFD) < 0)
+		return vext_err(EBADF, "device_fd %d is not open", dev);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", dev);
+	n = readlink(path, text, sizeof(text) - 1);
+	text[n > 0 ? n : 0] = '\0';
+	if (strcmp(text, "anon_inode:[vfio-device]") &&
+	    strncmp(text, VFIO_DIR "/devices/", strlen(VFIO_DIR "/devices/")))
+		return vext_err(EINVAL, "device_fd %d is not a vfio device file (%.200s)",
+				dev, text);
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", dev);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return vext_err(errno, "%s: %s", path, strerror(errno));
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	line = strstr(text, "vfio-device-syspath:");
+	if (!line)
+		return 0;
+	line[strcspn(line, "\n")] = '\0';
+	snprintf(want, sizeof(want), "/%s/vfio-dev/", r->addr);
+	if (!strstr(line, want))
+		return vext_err(EINVAL, "device_fd %d is not vfio's device of %s (%.200s)",
+				dev, r->addr, line);
+	return 0;
 }
 
 /* Container and group set up; the device's fd in *dev. */
@@ -349,28 +395,35 @@ int ibv_alloc_vfio_dmabuf(struct ibv_vfio_dmabuf_attr *attr)
 	struct vfio_req r = { .attr = attr };
 	struct vfio_region_info ri;
 	int dev = -1, fd = -1, ret;
+	bool given;
 
 	if (!attr) {
 		errno = vext_err(EINVAL, "attr is NULL");
 		return -1;
 	}
-	attr->device_fd = -1;
+	given = attr->comp_mask & IBV_VFIO_DMABUF_DEVICE_FD;
+	if (!given)
+		attr->device_fd = -1;
 	r.root = vext_sysfs_root();
 	ret = check_attr(attr, &r);
+	if (!ret && given)
+		ret = check_device_fd(&r, dev = attr->device_fd);
 	if (!ret)
 		ret = pick_bar(&r);
 	if (!ret)
+		ret = check_driver(&r);
+	if (!ret && !given)
 		ret = find_group(&r);
 	if (!ret)
 		ret = check_live(&r);
-	if (!ret)
+	if (!ret && !given)
 		ret = open_device(&r, &dev);
 	if (!ret)
 		ret = get_region(&r, dev, &ri);
 	if (!ret)
 		ret = export_range(&r, dev, &fd);
 	if (ret) {
-		if (dev >= 0)
+		if (dev >= 0 && !given)
 			close(dev);
 		errno = ret;
 		return -1;

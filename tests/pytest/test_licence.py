@@ -26,6 +26,10 @@ EXCEPTIONS = {
         {"((GPL-2.0 WITH Linux-syscall-note) OR Linux-OpenIB)"},
         "a copy of the uAPI that kernel-patches/ adds to "
         "include/uapi/rdma/ib_user_ioctl_cmds.h, under that header's licence"),
+    "libibverbs-ext/kernel-abi/vfio_dma_buf.h": (
+        {"GPL-2.0 WITH Linux-syscall-note"},
+        "a copy of vfio-pci's dma-buf uAPI of include/uapi/linux/vfio.h (Linux 7.2; the "
+        "distro's headers predate it), under that header's licence"),
     "kernel-patches/*.patch": (
         {"GPL-2.0", "GPL-2.0-only", "GPL-2.0 WITH Linux-syscall-note", PROJECT},
         "changes to Linux (GPL-2.0 as a whole, debian/copyright says so); the SPDX "

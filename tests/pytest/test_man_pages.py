@@ -207,3 +207,16 @@ def test_last_error_example_reports_notes_and_reasons(examples, fixtures_dir):
     r = run(exe, os.path.join(fixtures_dir, "lab-vm"), "system:node=9")
     assert r.returncode == 1 and not r.stdout
     assert re.fullmatch(r"\S.* \(No such device\)\n", r.stderr), r.stderr
+
+
+@pytest.mark.parametrize("addr,reason", [
+    ("0000:44:00.0", "0000:44:00.0 is bound to no driver, not vfio-pci"),
+    ("0000:44:00.7", "no PCI function 0000:44:00.7"),
+    ("44:00", "pci_addr '44:00' is not a PCI address")])
+def test_vfio_example_says_why_it_cannot(examples, fixtures_dir, addr, reason):
+    """The lab tree's ivshmem is bound to no driver: the example stops with the library's
+    reason (the lab runs it against vfio-pci: tests/lab/guest/test_dmabuf_vfio.py)."""
+    exe = example(examples, "ibv_alloc_vfio_dmabuf")
+    r = run(exe, os.path.join(fixtures_dir, "lab-vm"), addr)
+    assert r.returncode == 1 and not r.stdout, r
+    assert r.stderr.startswith(reason) and r.stderr.count("\n") == 1, r.stderr

@@ -3,9 +3,10 @@
  * ibv_alloc_vfio_dmabuf()'s bad inputs that need no vfio: the attr, and
  * what the library reads in sysfs before it opens vfio (the function, its
  * BARs, its driver, its IOMMU group), on a small tree this test writes;
- * and on this machine's /sys, a function bound to another driver. Each
- * gets its documented errno and a one-line reason, leaves no fd behind and
- * device_fd -1. (Opening vfio, the feature and revocation are tried in the
+ * a device_fd given that is no vfio device file; and on this machine's
+ * /sys, a function bound to another driver. Each gets its documented errno
+ * and a one-line reason, leaves no fd behind and device_fd -1 (or the
+ * caller's, open). (Opening vfio, the feature and revocation are tried in the
  * VM lab: tests/lab/guest/test_dmabuf_vfio.py.)
  */
 #include <dirent.h>
@@ -151,7 +152,7 @@ static void expect(struct ibv_vfio_dmabuf_attr *a, int err, const char *frag,
 			line, desc, fd, errno, strerror(errno), err);
 		test_failures++;
 	}
-	if (a)
+	if (a && !(a->comp_mask & IBV_VFIO_DMABUF_DEVICE_FD))
 		CHECK_INT(a->device_fd, -1);
 	r = ibv_ext_last_error();
 	CHECK(r[0] && !strchr(r, '\n'));
@@ -166,8 +167,10 @@ static void attr_bad(void)
 
 	EXPECT(NULL, EINVAL, "attr is NULL", "attr NULL");
 	a = good("0000:00:05.0");
-	a.comp_mask = 1;
-	EXPECT(&a, EOPNOTSUPP, "unknown comp_mask bits 0x1", "comp_mask 1");
+	a.comp_mask = 2 | IBV_VFIO_DMABUF_DEVICE_FD;
+	a.device_fd = -1;
+	EXPECT(&a, EOPNOTSUPP, "unknown comp_mask bits 0x2",
+	       "comp_mask 2 | IBV_VFIO_DMABUF_DEVICE_FD");
 	a = good(NULL);
 	EXPECT(&a, EINVAL, "pci_addr is NULL", "pci_addr NULL");
 	a = good("00:05");
@@ -200,6 +203,28 @@ static void attr_bad(void)
 	EXPECT(&a, EINVAL, "open_flags", "open_flags O_RDWR | O_APPEND");
 	a.open_flags = O_ACCMODE;
 	EXPECT(&a, EINVAL, "open_flags", "open_flags O_ACCMODE");
+}
+
+static void device_fd_bad(void)
+{
+	struct ibv_vfio_dmabuf_attr a = good("0000:00:05.0");
+	int devnull = open("/dev/null", O_RDWR), closed = dup(devnull);
+
+	close(closed);
+	a.comp_mask = IBV_VFIO_DMABUF_DEVICE_FD;
+	a.device_fd = -1;
+	EXPECT(&a, EBADF, "device_fd -1 is not open",
+	       "IBV_VFIO_DMABUF_DEVICE_FD, device_fd -1");
+	a.device_fd = closed;
+	EXPECT(&a, EBADF, "is not open", "IBV_VFIO_DMABUF_DEVICE_FD, a closed fd");
+	CHECK_INT(a.device_fd, closed);
+	a.device_fd = devnull;
+	EXPECT(&a, EINVAL, "is not a vfio device file (/dev/null)",
+	       "IBV_VFIO_DMABUF_DEVICE_FD, /dev/null");
+	/* The caller's fd stays open, and theirs. */
+	CHECK_INT(a.device_fd, devnull);
+	CHECK(fcntl(devnull, F_GETFD) >= 0);
+	close(devnull);
 }
 
 static void sysfs_bad(void)
@@ -313,6 +338,7 @@ int main(void)
 	make_tree();
 	setenv(IBV_EXT_SYSFS_ROOT_ENV, root, 1);
 	RUN(attr_bad);
+	RUN(device_fd_bad);
 	RUN(sysfs_bad);
 	RUN(live_other_driver);
 	CHECK_INT(count_fds(), fds);

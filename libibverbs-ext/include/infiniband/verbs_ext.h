@@ -495,14 +495,24 @@ int ibv_alloc_dmabuf(const struct ibv_dmabuf_alloc_attr *attr);
  */
 #define IBV_VFIO_BAR_ANY (-1)	/* the lowest memory BAR that holds the range */
 
+enum ibv_vfio_dmabuf_attr_mask {
+	/*
+	 * device_fd is in: an open vfio device file of pci_addr (from an
+	 * earlier call) to export from; it stays the caller's. Without it the
+	 * library opens the device, and one process can hold a vfio group
+	 * only once.
+	 */
+	IBV_VFIO_DMABUF_DEVICE_FD = 1 << 0,
+};
+
 struct ibv_vfio_dmabuf_attr {
-	uint32_t comp_mask;	/* in: must be 0 */
+	uint32_t comp_mask;	/* in: enum ibv_vfio_dmabuf_attr_mask */
 	int32_t bar;		/* in: BAR 0..5, or IBV_VFIO_BAR_ANY */
 	const char *pci_addr;	/* in: "DDDD:BB:DD.F" (or "BB:DD.F") */
 	uint64_t offset;	/* in: into the BAR, a page multiple */
 	uint64_t size;		/* in: bytes, a non-zero page multiple */
 	uint32_t open_flags;	/* in: the dma-buf's O_RDWR etc. | O_CLOEXEC */
-	int device_fd;		/* out: the vfio device file; -1 on failure */
+	int device_fd;		/* out: the vfio device file (in: DEVICE_FD) */
 	uint64_t region_offset;	/* out: where the BAR starts in device_fd */
 	uint64_t region_size;	/* out: the BAR's size */
 	uint32_t region_index;	/* out: the BAR used */
