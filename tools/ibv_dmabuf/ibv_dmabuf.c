@@ -6,6 +6,7 @@
  * on this machine or on any sysfs tree (--sysfs-root).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -16,27 +17,13 @@
 #include <infiniband/verbs.h>
 #include <infiniband/verbs_ext.h>
 
+#include "ibv_dmabuf.h"
 #include "json.h"
 #include "opts.h"
 
-#define EXIT_FAIL 1
-#define EXIT_USAGE TOOL_EXIT_USAGE
-
-struct opts {
-	bool json;
-	const char *fd_arg;
-	const char *create;
-	const char *source;
-	const char *device;
-	const char *path;
-	uint64_t offset, length, iova;
-	bool have_length, have_iova;
-	unsigned int access;
-	int node_hint;		/* --node-hint, or the node --create bound to */
-};
 
 static struct json js;
-static const char *const prog = "ibv_dmabuf";
+const char *const prog = "ibv_dmabuf";
 
 static void usage(FILE *f)
 {
@@ -57,8 +44,9 @@ static void usage(FILE *f)
 		"\n"
 		"BUFFER:\n"
 		"  --fd N                 an inherited dma-buf file descriptor\n"
-		"  --create KIND[:OPTS]   make one: udmabuf[:size=2M,node=N,interleave]\n"
-		"                         or heap[:size=2M,node=N] (/dev/dma_heap/system)\n"
+		"  --create KIND[:OPTS]   make one: udmabuf[:size=2M,node=N,interleave],\n"
+		"                         heap[:size=2M,node=N] (/dev/dma_heap/system)\n"
+		"                         or vfio:PCI[,bar=N,offset=0,size=2M] (vfio-pci)\n"
 		"SPEC:   system[:node=N] | p2p:DDDD:BB:DD.F | private | unknown\n"
 		"POLICY: auto | default | numa=N | endpoint=N\n"
 		"--node-hint N: the buffer's NUMA node when the kernel cannot tell\n"
@@ -72,7 +60,7 @@ static void usage(FILE *f)
 		prog, IBV_EXT_SYSFS_ROOT_ENV);
 }
 
-static int fail_err(const char *what, int err)
+int fail_err(const char *what, int err)
 {
 	fprintf(stderr, "%s: %s: %s (%s)\n", prog, what,
 		*ibv_ext_last_error() ? ibv_ext_last_error() : strerror(err),
@@ -81,7 +69,7 @@ static int fail_err(const char *what, int err)
 }
 
 /* For calls that return NULL or -1 and set errno. */
-static int fail(const char *what)
+int fail(const char *what)
 {
 	return fail_err(what, errno);
 }
@@ -117,84 +105,6 @@ static int parse_access(const char *s, unsigned int *out)
 		*out |= flags[i].bit;
 	}
 	return 0;
-}
-
-/* "udmabuf:size=2M,node=1,interleave" / "heap:size=4M" */
-static int make_buffer(const char *spec, int *node)
-{
-	struct ibv_dmabuf_alloc_attr a = { .size = 2 << 20, .numa_node = -1 };
-	char buf[256], *opts, *tok, *save;
-	long v;
-	int fd;
-
-	if (strlen(spec) >= sizeof(buf))
-		return -2;
-	strcpy(buf, spec);
-	opts = strchr(buf, ':');
-	if (opts)
-		*opts++ = '\0';
-	if (!strcmp(buf, "udmabuf"))
-		a.type = IBV_DMABUF_ALLOC_UDMABUF;
-	else if (!strcmp(buf, "heap"))
-		a.type = IBV_DMABUF_ALLOC_HEAP_SYSTEM;
-	else
-		return -2;
-	for (tok = opts ? strtok_r(opts, ",", &save) : NULL; tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		if (!strncmp(tok, "size=", 5)) {
-			if (tool_parse_size(tok + 5, &a.size))
-				return -2;
-		} else if (!strncmp(tok, "node=", 5)) {
-			if (tool_parse_long(tok + 5, 0, 1023, &v))
-				return -2;
-			a.numa_node = (int32_t)v;
-		} else if (!strcmp(tok, "interleave")) {
-			a.flags |= IBV_DMABUF_ALLOC_INTERLEAVE;
-		} else {
-			return -2;
-		}
-	}
-	fd = ibv_alloc_dmabuf(&a);
-	if (fd >= 0 && a.numa_node >= 0 && *node < 0)
-		*node = a.numa_node;
-	return fd;
-}
-
-/*
- * Returns a dma-buf fd from --fd/--create, -1 (reported) or -2 (none). A
- * buffer made here with node=N gives the NUMA hint N: where the kernel
- * cannot describe the buffer, its maker still knows where the pages are.
- */
-static int open_buffer(struct opts *o, int *rc)
-{
-	long v;
-	int fd;
-
-	if (o->fd_arg && o->create) {
-		*rc = tool_usage_error("%s", "--fd and --create are exclusive");
-		return -1;
-	}
-	if (o->fd_arg) {
-		/* -1 and closed fds are the library's to refuse. */
-		if (tool_parse_long(o->fd_arg, -1, INT32_MAX, &v)) {
-			*rc = tool_usage_error("bad --fd '%s'", o->fd_arg);
-			return -1;
-		}
-		return (int)v;
-	}
-	if (o->create) {
-		fd = make_buffer(o->create, &o->node_hint);
-		if (fd == -2) {
-			*rc = tool_usage_error("bad --create '%s'", o->create);
-			return -1;
-		}
-		if (fd < 0) {
-			*rc = fail("creating the dma-buf");
-			return -1;
-		}
-		return fd;
-	}
-	return -2;
 }
 
 static void print_info_text(const struct ibv_dmabuf_info *i)
@@ -323,8 +233,7 @@ static int cmd_info(struct opts *o)
 		json_info(NULL, &info);
 	else
 		print_info_text(&info);
-	if (o->create)
-		close(fd);
+	close_buffer(o, fd);
 	return rc;
 }
 
@@ -417,8 +326,7 @@ static int get_source(struct opts *o, struct ibv_dmabuf_info *info, int *fdp)
 	if (fd == -1)
 		return rc;
 	if (fd >= 0 && o->source) {
-		if (o->create)
-			close(fd);
+		close_buffer(o, fd);
 		return tool_usage_error("%s", "give a buffer or --source, not both");
 	}
 	if (fd >= 0) {
@@ -510,8 +418,7 @@ static int cmd_select(struct opts *o, bool explain)
 	}
 out:
 	free(c);
-	if (fd >= 0 && o->create)
-		close(fd);
+	close_buffer(o, fd);
 	return rc;
 }
 
@@ -649,8 +556,7 @@ out:
 		ibv_dealloc_pd(pd);
 	if (ctx)
 		ibv_close_device(ctx);
-	if (o->create)
-		close(fd);
+	close_buffer(o, fd);
 	return rc;
 }
 
@@ -681,7 +587,7 @@ int main(int argc, char **argv)
 	struct opts o = { .access = IBV_ACCESS_LOCAL_WRITE |
 				    IBV_ACCESS_REMOTE_WRITE |
 				    IBV_ACCESS_REMOTE_READ,
-			  .node_hint = -1 };
+			  .node_hint = -1, .vfio_fd = -1 };
 	const char *cmd;
 	long v;
 	int c;

@@ -5,13 +5,15 @@
  *
  * Two RC QPs on the same port are connected to each other. The source and
  * destination buffers are host memory (ibv_reg_mr) or dma-bufs made here
- * (ibv_alloc_dmabuf, registered with ibv_reg_dmabuf_mr_ex), optionally at
- * an offset into the dma-buf and a chosen iova. The tool
+ * (ibv_alloc_dmabuf, or ibv_alloc_vfio_dmabuf for a PCI BAR; registered
+ * with ibv_reg_dmabuf_mr_ex), optionally at an offset into the dma-buf and
+ * a chosen iova. The tool
  *   1. fills the source with a pattern and RDMA WRITEs it to the
- *      destination, then checks the destination through its mmap,
+ *      destination, then checks the destination through its CPU view,
  *   2. clears the source and RDMA READs the destination back into it,
  *      then checks the source,
- * and prints what was registered where, and MB/s of each step.
+ * and prints what was registered where, MB/s of each step and whether the
+ * data matched (xfer_buf.c: the buffers and their CPU views).
  *
  * It is the lab's data check and the demo's "the data arrived"; the
  * benchmark proper is ibv_dmabuf_bw.
@@ -22,9 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #include <infiniband/verbs.h>
@@ -33,39 +32,11 @@
 #include "bw_rdma.h"
 #include "json.h"
 #include "opts.h"
-
-/*
- * The kernel series' P2P test exporter (kernel-patches: include/uapi/linux/
- * pci_p2p_dmabuf.h): dma-bufs of the BAR of a PCI function bound to
- * pci-p2p-dmabuf, e.g. the lab's ivshmem. Must match the kernel.
- */
-struct p2p_dmabuf_create {
-	uint64_t offset;
-	uint64_t size;
-	uint32_t flags;
-	int32_t fd;
-};
-#define P2P_DMABUF_CLOEXEC (1U << 0)
-#define P2P_DMABUF_WC (1U << 2)
-#define P2P_DMABUF_IOCTL_CREATE _IOWR('u', 0x50, struct p2p_dmabuf_create)
+#include "xfer_buf.h"
 
 #define CHUNK (1u << 20)
 #define DEPTH 16
 #define POLL_TIMEOUT_S 60
-
-struct buf {
-	const char *spec;	/* host | udmabuf[:node=N|interleave] | heap[:node=N] | p2p:PCI[:wc] */
-	bool dmabuf;
-	int fd;
-	uint64_t alloc;		/* bytes allocated */
-	uint64_t offset;	/* registration offset into the dma-buf */
-	uint64_t iova;
-	int node;		/* node the pages were bound to, -1 none */
-	uint8_t *map;		/* CPU view of the whole buffer */
-	struct ibv_mr *mr;
-	struct ibv_dma_choice choice;
-	struct ibv_dmabuf_info source;
-};
 
 struct ctx {
 	struct bw_dev dev;	/* device, port 1, its RoCE v2 GID */
@@ -78,10 +49,18 @@ struct ctx {
 
 static const char *prog = "ibv_dmabuf_xfer";
 
+/* A library call failed: its reason. */
 static int die(const char *what, int err)
 {
 	fprintf(stderr, "%s: %s: %s\n", prog, what,
 		*ibv_ext_last_error() ? ibv_ext_last_error() : strerror(err));
+	return 1;
+}
+
+/* Anything else failed. */
+static int fail(const char *what, int err)
+{
+	fprintf(stderr, "%s: %s: %s\n", prog, what, strerror(err));
 	return 1;
 }
 
@@ -93,99 +72,7 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/*
- * A dma-buf of the BAR of PCI function addr from the P2P test exporter; each
- * buffer of the run gets its own part of the BAR.
- */
-static int alloc_p2p(struct buf *b, const char *addr, bool wc)
-{
-	static uint64_t next_off;
-	struct p2p_dmabuf_create c = { 0 };
-	char path[64];
-	int dev, ret = 0;
-
-	snprintf(path, sizeof(path), "/dev/pci-p2p-dmabuf-%s", addr);
-	dev = open(path, O_RDWR | O_CLOEXEC);
-	if (dev < 0) {
-		ret = errno;
-		fprintf(stderr, "%s: %s: %s (kernel without the P2P test exporter, or %s not bound to it)\n",
-			prog, path, strerror(ret), addr);
-		return ret;
-	}
-	c.offset = next_off;
-	c.size = b->alloc;
-	c.flags = P2P_DMABUF_CLOEXEC | (wc ? P2P_DMABUF_WC : 0);
-	if (ioctl(dev, P2P_DMABUF_IOCTL_CREATE, &c)) {
-		ret = errno;
-		fprintf(stderr, "%s: %s: a %" PRIu64 "-byte buffer at BAR offset %" PRIu64 ": %s\n",
-			prog, path, c.size, c.offset, strerror(ret));
-	}
-	close(dev);
-	if (ret)
-		return ret;
-	next_off += (b->alloc + (1u << 20) - 1) & ~((uint64_t)(1u << 20) - 1);
-	b->dmabuf = true;
-	b->fd = c.fd;
-	b->map = mmap(NULL, b->alloc, PROT_READ | PROT_WRITE, MAP_SHARED,
-		      b->fd, 0);
-	return b->map == MAP_FAILED ? errno : 0;
-}
-
-static int alloc_buf(struct buf *b, uint64_t len)
-{
-	struct ibv_dmabuf_alloc_attr a = { .numa_node = -1 };
-	long page = sysconf(_SC_PAGESIZE);
-	char kind[32];
-	const char *opt;
-
-	b->alloc = (b->offset + len + page - 1) / page * page;
-	opt = strchr(b->spec, ':');
-	snprintf(kind, sizeof(kind), "%.*s",
-		 (int)(opt ? (size_t)(opt - b->spec) : strlen(b->spec)),
-		 b->spec);
-	if (!strcmp(kind, "host")) {
-		b->map = mmap(NULL, b->alloc, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		b->fd = -1;
-		return b->map == MAP_FAILED ? errno : 0;
-	}
-	/* p2p:DDDD:BB:DD.F[:wc] */
-	if (!strcmp(kind, "p2p") && opt && strlen(opt + 1) >= 12) {
-		char addr[16];
-
-		snprintf(addr, sizeof(addr), "%.12s", opt + 1);
-		if (opt[13] && strcmp(opt + 13, ":wc"))
-			return EINVAL;
-		return alloc_p2p(b, addr, opt[13] != 0);
-	}
-	if (!strcmp(kind, "udmabuf"))
-		a.type = IBV_DMABUF_ALLOC_UDMABUF;
-	else if (!strcmp(kind, "heap"))
-		a.type = IBV_DMABUF_ALLOC_HEAP_SYSTEM;
-	else
-		return EINVAL;
-	if (opt && !strncmp(opt, ":node=", 6)) {
-		long node;
-
-		if (tool_parse_long(opt + 6, 0, 1023, &node))
-			return EINVAL;
-		a.numa_node = (int32_t)node;
-	} else if (opt && !strcmp(opt, ":interleave"))
-		a.flags = IBV_DMABUF_ALLOC_INTERLEAVE;
-	else if (opt)
-		return EINVAL;
-	a.size = b->alloc;
-	b->node = a.numa_node;
-	b->dmabuf = true;
-	b->fd = ibv_alloc_dmabuf(&a);
-	if (b->fd < 0)
-		return errno;
-	b->map = mmap(NULL, b->alloc, PROT_READ | PROT_WRITE, MAP_SHARED,
-		      b->fd, 0);
-	return b->map == MAP_FAILED ? errno : 0;
-}
-
-static int reg_buf(struct ctx *c, struct buf *b, uint64_t len)
+static int reg_buf(struct ctx *c, struct xfer_buf *b, uint64_t len)
 {
 	struct ibv_reg_dmabuf_mr_ex_attr attr = { 0 };
 	struct ibv_dma_path_hints hints;
@@ -217,8 +104,8 @@ static int reg_buf(struct ctx *c, struct buf *b, uint64_t len)
 }
 
 /* RDMA op of len bytes: local buffer l, remote buffer r, from QP 0. */
-static int run_op(struct ctx *c, enum ibv_wr_opcode op, struct buf *l,
-		  struct buf *r, uint64_t len)
+static int run_op(struct ctx *c, enum ibv_wr_opcode op, struct xfer_buf *l,
+		  struct xfer_buf *r, uint64_t len)
 {
 	uint64_t posted = 0, done = 0;
 	unsigned int inflight = 0;
@@ -271,43 +158,20 @@ static int run_op(struct ctx *c, enum ibv_wr_opcode op, struct buf *l,
 	return 0;
 }
 
-static void pattern(uint8_t *p, uint64_t len, uint32_t seed)
-{
-	uint64_t i;
-
-	for (i = 0; i < len; i += 8) {
-		uint64_t v = (i + seed) * 0x9e3779b97f4a7c15ULL;
-
-		memcpy(p + i, &v, len - i < 8 ? len - i : 8);
-	}
-}
-
-/* First mismatch offset, or -1. */
-static int64_t compare(const uint8_t *a, const uint8_t *b, uint64_t len)
-{
-	uint64_t i;
-
-	if (!memcmp(a, b, len))
-		return -1;
-	for (i = 0; i < len; i++)
-		if (a[i] != b[i])
-			return (int64_t)i;
-	return -1;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: %s --device DEV [--src SPEC] [--dst SPEC] [--size N]\n"
 		"          [--src-offset N] [--dst-offset N] [--iova N] [--path POLICY]\n"
 		"          [--op write|read|both] [--json]\n"
-		"SPEC: host | udmabuf[:node=N|:interleave] | heap[:node=N] | p2p:PCI[:wc]\n"
-		"      (default host; p2p: a BAR dma-buf of the kernel's P2P test exporter)\n"
+		"SPEC: host | udmabuf[:node=N|:interleave] | heap[:node=N]\n"
+		"      | vfio:DDDD:BB:DD.F[,bar=N][,offset=SIZE]\n"
+		"      (default host; vfio: a BAR range exported by vfio-pci)\n"
 		"POLICY: auto | default | numa=N | endpoint=N\n",
 		prog);
 }
 
-static void json_buf(struct json *j, const char *key, const struct buf *b)
+static void json_buf(struct json *j, const char *key, const struct xfer_buf *b)
 {
 	json_obj_begin(j, key);
 	json_str(j, "spec", b->spec);
@@ -323,7 +187,110 @@ static void json_buf(struct json *j, const char *key, const struct buf *b)
 			  b->choice.flags & IBV_DMA_CHOICE_KERNEL_REPORTED);
 		json_str(j, "reason", b->choice.reason);
 	}
+	if (b->dev_fd >= 0) {
+		json_str(j, "pci", b->pci);
+		json_uint(j, "bar", b->bar);
+		json_uint(j, "bar_offset", b->bar_offset);
+	}
 	json_obj_end(j);
+}
+
+struct result {
+	double t_write, t_read;
+	int64_t bad;		/* first byte that differs, or -1 */
+	const char *bad_op;	/* "write" or "read" */
+};
+
+/* One RDMA step and the check of what it moved: 0 (see r->bad), or 1. */
+static int step(struct ctx *c, enum ibv_wr_opcode op, struct xfer_buf *src,
+		struct xfer_buf *dst, uint64_t len, struct result *r)
+{
+	bool write = op == IBV_WR_RDMA_WRITE;
+	struct xfer_buf *into = write ? dst : src;
+	double t0 = now_s();
+	int ret;
+
+	ret = run_op(c, op, src, dst, len);
+	*(write ? &r->t_write : &r->t_read) = now_s() - t0;
+	if (ret)
+		return fail(write ? "RDMA WRITE" : "RDMA READ", ret);
+	ret = xfer_buf_check(into, into->offset, len, 1, &r->bad);
+	if (ret)
+		return fail("reading the data back", ret);
+	if (r->bad >= 0) {
+		r->bad_op = write ? "write" : "read";
+		fprintf(stderr, "%s: %s: data differs at byte %" PRId64 "\n",
+			prog, write ? "WRITE" : "READ", r->bad);
+	}
+	return 0;
+}
+
+/* Both steps as asked: 0 when they ran (r->bad says if the data matched). */
+static int transfer(struct ctx *c, struct xfer_buf *src, struct xfer_buf *dst,
+		    uint64_t len, bool do_write, bool do_read, struct result *r)
+{
+	int ret;
+
+	r->bad = -1;
+	ret = xfer_buf_fill(src, src->offset, len, 1);
+	if (!ret)
+		ret = xfer_buf_fill(dst, 0, dst->alloc, 0);
+	if (!ret && !do_write)
+		ret = xfer_buf_fill(dst, dst->offset, len, 1);
+	if (ret)
+		return fail("filling the buffers", ret);
+	if (do_write && step(c, IBV_WR_RDMA_WRITE, src, dst, len, r))
+		return 1;
+	if (!do_read || r->bad >= 0)
+		return 0;
+	ret = xfer_buf_fill(src, 0, src->alloc, 0);
+	if (ret)
+		return fail("clearing the source", ret);
+	return step(c, IBV_WR_RDMA_READ, src, dst, len, r);
+}
+
+static void report(bool json, const char *dev, uint64_t len, bool do_write,
+		   bool do_read, const struct xfer_buf *src,
+		   const struct xfer_buf *dst, const struct result *r)
+{
+	const char *check = r->bad < 0 ? "data verified" : "DATA DIFFER";
+	struct json j;
+
+	if (json) {
+		json_init(&j, stdout);
+		json_obj_begin(&j, NULL);
+		json_str(&j, "device", dev);
+		json_uint(&j, "bytes", len);
+		json_buf(&j, "src", src);
+		json_buf(&j, "dst", dst);
+		if (do_write)
+			json_double(&j, "write_MBps", len / r->t_write / 1e6);
+		if (do_read && r->t_read > 0)
+			json_double(&j, "read_MBps", len / r->t_read / 1e6);
+		json_bool(&j, "verified", r->bad < 0);
+		if (r->bad >= 0) {
+			json_obj_begin(&j, "mismatch");
+			json_str(&j, "op", r->bad_op);
+			json_uint(&j, "byte", (uint64_t)r->bad);
+			json_obj_end(&j);
+		}
+		json_obj_end(&j);
+		return;
+	}
+	printf("%s: %" PRIu64 " bytes, %s (offset %" PRIu64 ") <-> %s (offset %" PRIu64 ")\n",
+	       dev, len, src->spec, src->offset, dst->spec, dst->offset);
+	if (src->dmabuf)
+		printf("  src MR: %s\n", src->choice.reason);
+	if (dst->dmabuf)
+		printf("  dst MR: %s\n", dst->choice.reason);
+	if (do_write)
+		printf("  RDMA WRITE src -> dst: %.1f MB/s, %s\n",
+		       len / r->t_write / 1e6,
+		       r->bad_op && !strcmp(r->bad_op, "write") ? check :
+								  "data verified");
+	if (do_read && r->t_read > 0)
+		printf("  RDMA READ  dst -> src: %.1f MB/s, %s\n",
+		       len / r->t_read / 1e6, check);
 }
 
 int main(int argc, char **argv)
@@ -342,18 +309,18 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct buf src = { .spec = "host", .node = -1 },
-		   dst = { .spec = "host", .node = -1 };
+	struct xfer_buf src, dst;
+	struct result r = { .bad = -1 };
 	struct ctx c = { 0 };
 	struct bw_err err;
 	const char *dev = NULL, *op = "both", *path = "auto";
 	uint64_t len = 1 << 20, iova = 0x100000000ULL;
-	double t0, t_write = 0, t_read = 0;
-	int64_t bad = -1;
 	bool json = false, do_write, do_read;
 	int o, i, ret, rc = 1;
 
 	tool_set_prog(prog);
+	xfer_buf_init(&src, "host");
+	xfer_buf_init(&dst, "host");
 	while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (o) {
 		case 'd': dev = optarg; break;
@@ -399,8 +366,26 @@ int main(int argc, char **argv)
 	c.access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
 		   IBV_ACCESS_REMOTE_READ;
 
-	if (bw_dev_open(dev, 1, -1, &c.dev, &err))
-		return fprintf(stderr, "%s: %s\n", prog, err.msg), 1;
+	/* The buffers first: a bad spec is a usage error, whatever the device. */
+	for (i = 0; i < 2; i++) {
+		struct xfer_buf *b = i ? &dst : &src;
+
+		ret = xfer_buf_alloc(b, len, i ? &src : NULL);
+		if (ret == XFER_BAD_SPEC) {
+			rc = tool_usage_error("bad --%s '%s' (host, udmabuf[:node=N|:interleave], heap[:node=N] or vfio:PCI[,bar=N][,offset=SIZE])",
+					      i ? "dst" : "src", b->spec);
+			goto out;
+		}
+		if (ret) {
+			rc = die(i ? "allocating the destination" :
+				     "allocating the source", ret);
+			goto out;
+		}
+	}
+	if (bw_dev_open(dev, 1, -1, &c.dev, &err)) {
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+		goto out;
+	}
 	c.pd = ibv_alloc_pd(c.dev.ctx);
 	c.cq = c.pd ? ibv_create_cq(c.dev.ctx, 4 * DEPTH, NULL, NULL, 0) : NULL;
 	if (!c.cq) {
@@ -418,16 +403,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", prog, err.msg);
 		goto out;
 	}
-
-	ret = alloc_buf(&src, len);
-	if (!ret)
-		ret = alloc_buf(&dst, len);
-	if (ret) {
-		rc = ret == EINVAL && !*ibv_ext_last_error() ?
-			     (fprintf(stderr, "%s: bad buffer spec\n", prog), 2) :
-			     die("allocating buffers", ret);
-		goto out;
-	}
 	ret = reg_buf(&c, &src, len);
 	if (ret) {
 		rc = die("registering the source", ret);
@@ -438,83 +413,21 @@ int main(int argc, char **argv)
 		rc = die("registering the destination", ret);
 		goto out;
 	}
-
-	pattern(src.map + src.offset, len, 1);
-	memset(dst.map, 0, dst.alloc);
-	if (do_write) {
-		t0 = now_s();
-		ret = run_op(&c, IBV_WR_RDMA_WRITE, &src, &dst, len);
-		t_write = now_s() - t0;
-		if (ret) {
-			rc = die("RDMA WRITE", ret);
-			goto out;
-		}
-		bad = compare(src.map + src.offset, dst.map + dst.offset, len);
-		if (bad >= 0) {
-			fprintf(stderr, "%s: WRITE: data differs at byte %" PRId64 "\n",
-				prog, bad);
-			goto out;
-		}
-	} else {
-		pattern(dst.map + dst.offset, len, 1);
-	}
-	if (do_read) {
-		memset(src.map, 0, src.alloc);
-		t0 = now_s();
-		ret = run_op(&c, IBV_WR_RDMA_READ, &src, &dst, len);
-		t_read = now_s() - t0;
-		if (ret) {
-			rc = die("RDMA READ", ret);
-			goto out;
-		}
-		bad = compare(dst.map + dst.offset, src.map + src.offset, len);
-		if (bad >= 0) {
-			fprintf(stderr, "%s: READ: data differs at byte %" PRId64 "\n",
-				prog, bad);
-			goto out;
-		}
-	}
-	rc = 0;
-	if (json) {
-		struct json j;
-
-		json_init(&j, stdout);
-		json_obj_begin(&j, NULL);
-		json_str(&j, "device", dev);
-		json_uint(&j, "bytes", len);
-		json_buf(&j, "src", &src);
-		json_buf(&j, "dst", &dst);
-		if (do_write)
-			json_double(&j, "write_MBps", len / t_write / 1e6);
-		if (do_read)
-			json_double(&j, "read_MBps", len / t_read / 1e6);
-		json_bool(&j, "verified", true);
-		json_obj_end(&j);
-	} else {
-		printf("%s: %" PRIu64 " bytes, %s (offset %" PRIu64 ") <-> %s (offset %" PRIu64 ")\n",
-		       dev, len, src.spec, src.offset, dst.spec, dst.offset);
-		if (src.dmabuf)
-			printf("  src MR: %s\n", src.choice.reason);
-		if (dst.dmabuf)
-			printf("  dst MR: %s\n", dst.choice.reason);
-		if (do_write)
-			printf("  RDMA WRITE src -> dst: %.1f MB/s, data verified\n",
-			       len / t_write / 1e6);
-		if (do_read)
-			printf("  RDMA READ  dst -> src: %.1f MB/s, data verified\n",
-			       len / t_read / 1e6);
-	}
+	if (transfer(&c, &src, &dst, len, do_write, do_read, &r))
+		goto out;
+	/* The exit status and "verified" are what the comparisons found. */
+	rc = r.bad < 0 ? 0 : 1;
+	report(json, dev, len, do_write, do_read, &src, &dst, &r);
 out:
 	for (i = 0; i < 2; i++) {
-		struct buf *b = i ? &dst : &src;
+		struct xfer_buf *b = i ? &dst : &src;
 
 		if (b->mr && ibv_dereg_mr(b->mr) && !rc)
 			rc = die("ibv_dereg_mr", errno);
-		if (b->map && b->map != MAP_FAILED)
-			munmap(b->map, b->alloc);
-		if (b->dmabuf && b->fd >= 0)
-			close(b->fd);
 	}
+	/* dst may use src's vfio device file: it goes first. */
+	xfer_buf_free(&dst);
+	xfer_buf_free(&src);
 	for (i = 0; i < 2; i++)
 		if (c.qp[i])
 			ibv_destroy_qp(c.qp[i]);
