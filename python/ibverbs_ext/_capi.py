@@ -33,6 +33,9 @@ IBV_REG_DMABUF_MR_EX_SOURCE = 1 << 2
 IBV_DMA_PATH_HINTS_NUMA_NODE = 1 << 0
 IBV_DMA_PATH_HINTS_SPREAD_KEY = 1 << 1
 
+IBV_VFIO_BAR_ANY = -1
+IBV_VFIO_DMABUF_DEVICE_FD = 1 << 0
+
 
 # ----------------------------------------------------------------------------- structures
 class ibv_dmabuf_info(ctypes.Structure):
@@ -113,6 +116,22 @@ class ibv_dmabuf_alloc_attr(ctypes.Structure):
     ]
 
 
+class ibv_vfio_dmabuf_attr(ctypes.Structure):
+    _fields_ = [
+        ("comp_mask", ctypes.c_uint32),
+        ("bar", ctypes.c_int32),
+        ("pci_addr", ctypes.c_char_p),
+        ("offset", ctypes.c_uint64),
+        ("size", ctypes.c_uint64),
+        ("open_flags", ctypes.c_uint32),
+        ("device_fd", ctypes.c_int),
+        ("region_offset", ctypes.c_uint64),
+        ("region_size", ctypes.c_uint64),
+        ("region_index", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
+    ]
+
+
 # The public heads of libibverbs' objects (<infiniband/verbs.h>, stable ABI since v1.1).
 class ibv_pd(ctypes.Structure):
     _fields_ = [
@@ -146,7 +165,8 @@ class ibv_context(ctypes.Structure):
 
 
 STRUCTS = (ibv_dmabuf_info, ibv_dma_endpoint, ibv_dma_path_hints, ibv_dma_choice,
-           ibv_reg_dmabuf_mr_ex_attr, ibv_dmabuf_alloc_attr, ibv_pd, ibv_mr, ibv_context)
+           ibv_reg_dmabuf_mr_ex_attr, ibv_dmabuf_alloc_attr, ibv_vfio_dmabuf_attr, ibv_pd,
+           ibv_mr, ibv_context)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -217,6 +237,7 @@ ibv_dma_path_class_str = _proto(lib, "ibv_dma_path_class_str", _c.c_char_p, _c.c
 _ibv_reg_dmabuf_mr_ex = _proto(lib, "_ibv_reg_dmabuf_mr_ex", _c.c_void_p, _c.c_void_p,
                                _P(ibv_reg_dmabuf_mr_ex_attr), _c.c_size_t, _c.c_size_t)
 ibv_alloc_dmabuf = _proto(lib, "ibv_alloc_dmabuf", _c.c_int, _P(ibv_dmabuf_alloc_attr))
+ibv_alloc_vfio_dmabuf = _proto(lib, "ibv_alloc_vfio_dmabuf", _c.c_int, _P(ibv_vfio_dmabuf_attr))
 
 
 def ibv_query_dma_endpoints(name, eps, num):
