@@ -237,7 +237,8 @@ static int open_dev(const char *path, int *fd)
 		return vext_err(EPERM, "%s: %s (a no-IOMMU group needs CAP_SYS_RAWIO)",
 				path, strerror(errno));
 	if (errno == EBUSY)
-		return vext_err(EBUSY, "%s: %s (another process holds the group)",
+		return vext_err(EBUSY,
+				"%s: %s (vfio opens a group once: another process or an open device file of it holds it; see IBV_VFIO_DMABUF_DEVICE_FD)",
 				path, strerror(errno));
 	return vext_err(errno, "%s: %s", path, strerror(errno));
 }
