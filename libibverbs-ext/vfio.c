@@ -157,7 +157,8 @@ static int pick_bar(struct vfio_req *r)
 		return vext_err(EOVERFLOW,
 				"%" PRIu64 " bytes at offset %" PRIu64
 				" do not fit BAR %u of %s (%" PRIu64 " bytes)",
-				a->size, a->offset, r->bar, r->addr, size[r->bar]);
+				a->size, a->offset, r->bar, r->addr,
+				size[r->bar]);
 	return 0;
 }
 
@@ -286,7 +287,8 @@ static int check_device_fd(const struct vfio_req *r, int dev)
 static int open_device(const struct vfio_req *r, int *dev)
 {
 	struct vfio_group_status st = { .argsz = sizeof(st) };
-	unsigned long type = r->noiommu ? VFIO_NOIOMMU_IOMMU : VFIO_TYPE1v2_IOMMU;
+	unsigned long type = r->noiommu ? VFIO_NOIOMMU_IOMMU :
+					  VFIO_TYPE1v2_IOMMU;
 	char path[64];
 	int container = -1, group = -1, ret;
 

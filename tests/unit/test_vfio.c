@@ -41,7 +41,8 @@ static void put(const char *rel, const char *text)
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	for (p = strchr(path + strlen(root) + 1, '/'); p; p = strchr(p + 1, '/')) {
+	for (p = strchr(path + strlen(root) + 1, '/'); p;
+	     p = strchr(p + 1, '/')) {
 		*p = '\0';
 		mkdir(path, 0755);
 		*p = '/';

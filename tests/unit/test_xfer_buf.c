@@ -69,7 +69,8 @@ static void device_file(void)
 	b.dev_fd = fd;
 	b.dev_base = base;
 	b.alloc = 2 * (1 << 20);
-	check_round(&b, 8 * KiB, (1 << 20) + 100, 333, fd, base + 8 * KiB + 333);
+	check_round(&b, 8 * KiB, (1 << 20) + 100, 333, fd,
+		    base + 8 * KiB + 333);
 	/* What the device file holds before the buffer's base is not it. */
 	CHECK_INT(xfer_buf_fill(&b, 0, 4 * KiB, 3), 0);
 	{

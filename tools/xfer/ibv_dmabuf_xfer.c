@@ -366,7 +366,7 @@ int main(int argc, char **argv)
 	c.access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
 		   IBV_ACCESS_REMOTE_READ;
 
-	/* The buffers first: a bad spec is a usage error, whatever the device. */
+	/* Buffers first: a bad spec is a usage error, whatever the device. */
 	for (i = 0; i < 2; i++) {
 		struct xfer_buf *b = i ? &dst : &src;
 

@@ -67,8 +67,8 @@ static int alloc_vfio(struct xfer_buf *b, const char *arg,
 		a.comp_mask = IBV_VFIO_DMABUF_DEVICE_FD;
 		a.device_fd = other->dev_fd;
 		if (!have_offset)
-			a.offset = (other->bar_offset + other->alloc + MiB - 1) &
-				   ~(MiB - 1);
+			a.offset = (other->bar_offset + other->alloc +
+				    MiB - 1) & ~(MiB - 1);
 	}
 	b->fd = ibv_alloc_vfio_dmabuf(&a);
 	if (b->fd < 0)
