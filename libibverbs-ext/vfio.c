@@ -248,11 +248,12 @@ static int open_dev(const char *path, int *fd)
  * The caller's device file: open, a vfio device file (anon_inode:[vfio-
  * device] from a group, /dev/vfio/devices/vfioN from iommufd's cdev), and
  * vfio's device of r->addr where the kernel names it in fdinfo
- * ("vfio-device-syspath: /sys/devices/.../ADDR/vfio-dev/vfioN").
+ * ("vfio-device-syspath: /sys/devices/pci0000:40/.../0000:44:00.0" in
+ * Linux 7.2: the PCI function's own path).
  */
 static int check_device_fd(const struct vfio_req *r, int dev)
 {
-	char path[64], text[512], *line, want[IBV_EXT_PCI_ADDR_LEN + 16];
+	char path[64], text[512], *line, *base;
 	ssize_t n;
 	int fd;
 
@@ -276,8 +277,8 @@ static int check_device_fd(const struct vfio_req *r, int dev)
 	if (!line)
 		return 0;
 	line[strcspn(line, "\n")] = '\0';
-	snprintf(want, sizeof(want), "/%s/vfio-dev/", r->addr);
-	if (!strstr(line, want))
+	base = strrchr(line, '/');
+	if (!base || strcmp(base + 1, r->addr))
 		return vext_err(EINVAL, "device_fd %d is not vfio's device of %s (%.200s)",
 				dev, r->addr, line);
 	return 0;

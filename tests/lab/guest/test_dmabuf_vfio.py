@@ -142,7 +142,7 @@ def test_query_says_p2p_memory_of_ivshmem(vfio, lab):
         assert info.flags & ix.InfoFlags.MMIO_WC, info
 
 
-def test_second_buffer_shares_the_device_file(vfio):
+def test_second_buffer_shares_the_device_file(vfio, lab):
     """A vfio group opens once: a second allocation that opens it again is EBUSY, and one
     made from the first buffer's device file works and sees the same BAR."""
     with ix.alloc_vfio_dmabuf(vfio, 2 * MiB, bar=BAR, offset=16 * MiB) as a:
@@ -158,6 +158,10 @@ def test_second_buffer_shares_the_device_file(vfio):
             assert a.read(MiB + 4096, 9) == b"through b"
             with pytest.raises(ValueError):
                 b.revoke()  # the device file is a's
+        # a's device file is ivshmem's, not NIC0's (the kernel names it in fdinfo)
+        nic0 = lab.nics[0].pci
+        refused(errno.EINVAL, f"is not vfio's device of {nic0}", "IBV_VFIO_DMABUF_DEVICE_FD "
+                "with ivshmem's device file, for NIC0", pci=nic0, size=4096, device=a)
         # b closed: a's device file stays open and a works
         assert a.read(MiB + 4096, 9) == b"through b"
 
@@ -246,11 +250,13 @@ def test_cli_creates_and_describes_a_bar_buffer(vfio, lab):
         assert info["origin"] == "kernel", info
 
 
-def test_xfer_vfio_buffer_refused_by_an_rxe_that_cannot_reach_it(vfio, lab):
-    """rxe1's NIC sits outside ivshmem's PCIe switch: the registration is refused (never
-    served by another path), in one line, after the buffer was made through vfio."""
-    r = labguest.run([_tool(XFER), "--device", lab.nics[1].rxe, "--size", "1M", "--dst",
-                      f"vfio:{vfio},bar={BAR},offset=32M"], check=False)
+def test_xfer_vfio_buffers_refused_by_an_rxe_that_cannot_reach_them(vfio, lab):
+    """Two buffers of ivshmem's BAR (the second from the first's device file): both made, then
+    rxe1, whose NIC sits outside ivshmem's PCIe switch, refuses the registration (never
+    served by another path), in one line."""
+    r = labguest.run([_tool(XFER), "--device", lab.nics[1].rxe, "--size", "1M",
+                      "--src", f"vfio:{vfio},bar={BAR},offset=32M", "--dst", f"vfio:{vfio}"],
+                     check=False)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 1 and len(lines) == 1, r
-    assert lines[0].startswith("ibv_dmabuf_xfer: registering the destination: "), lines
+    assert lines[0].startswith("ibv_dmabuf_xfer: registering the source: "), lines
