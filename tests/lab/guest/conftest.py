@@ -49,7 +49,7 @@ class LabNic:
 
 @dataclasses.dataclass(frozen=True)
 class Lab:
-    kernel: str         # stock | patched | custom
+    kernel: str         # stock-6.12 | stock-7.2 | patched-7.2 | custom
     kernel_patches: str  # patches of kernel-patches/series in the kernel: "0", "3", "unknown"
     krel: str           # uname -r
     out: str            # the run's out dir (shared with the host)
@@ -66,8 +66,13 @@ class Lab:
     @property
     def patched(self):
         """The kernel carries the project's patches (a patched kernel of an empty series is
-        plain 6.12 + lab.config and behaves like stock for dma-buf/RDMA)."""
-        return self.kernel != "stock" and self.kernel_patches != "0"
+        plain 7.2 + lab.config and behaves like stock for dma-buf/RDMA)."""
+        return not self.kernel.startswith("stock") and self.kernel_patches != "0"
+
+    @property
+    def version(self):
+        """The kernel's major.minor ("6.12", "7.2"), from uname -r."""
+        return ".".join(self.krel.split(".")[:2])
 
 
 def _lab_from_env():
@@ -118,22 +123,23 @@ def pytest_collection_modifyitems(config, items):
 def pytest_configure(config):
     config.addinivalue_line("markers", "patched_only: needs the project's kernel patches "
                             "(patched lab kernel with a non-empty series)")
-    config.addinivalue_line("markers", "stock_only: describes stock 6.12 behaviour")
+    config.addinivalue_line("markers", "stock_only: describes the behaviour of a stock kernel")
     config.addinivalue_line("markers", "peer: needs the two-guest mode (labrun --peer-cmd)")
 
 
 def pytest_runtest_setup(item):
     if not labguest.in_lab():
         return
-    kernel = os.environ.get("LAB_KERNEL")
+    kernel = os.environ.get("LAB_KERNEL", "?")
+    stock = kernel.startswith("stock")
     if item.get_closest_marker("patched_only"):
-        if kernel == "stock":
-            pytest.skip("needs the patched lab kernel (this guest runs stock 6.12)")
+        if stock:
+            pytest.skip(f"needs the patched lab kernel (this guest runs {kernel})")
         if os.environ.get("LAB_KERNEL_PATCHES") == "0":
             pytest.skip("needs the project's kernel patches: kernel-patches/series is empty, "
-                        "so the patched lab kernel is plain 6.12 + lab.config")
-    if item.get_closest_marker("stock_only") and kernel != "stock":
-        pytest.skip(f"describes stock 6.12 behaviour (this guest runs the {kernel} kernel)")
+                        "so the patched lab kernel is plain 7.2 + lab.config")
+    if item.get_closest_marker("stock_only") and not stock:
+        pytest.skip(f"describes the behaviour of a stock kernel (this guest runs {kernel})")
     if item.get_closest_marker("peer") and not os.environ.get("LAB_PEER_IP"):
         pytest.skip("needs a peer guest (labrun --peer-cmd)")
 

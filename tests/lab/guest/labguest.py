@@ -267,71 +267,71 @@ def heap_alloc(size, heap="system"):
     return struct.unpack("QIIQ", bytes(buf))[1]
 
 
-# <linux/pci_p2p_dmabuf.h> (kernel-patches, the lab's P2P exporter): dma-bufs of a PCI BAR.
-# struct pci_p2p_dmabuf_create { __u64 offset; __u64 size; __u32 flags; __s32 fd; }
-PCI_P2P_DMABUF_IOCTL_CREATE = _ioc(_IOC_READ | _IOC_WRITE, "u", 0x50, 24)
-# struct pci_p2p_dmabuf_revoke { __s32 fd; __u32 flags; }
-PCI_P2P_DMABUF_IOCTL_REVOKE = _ioc(_IOC_WRITE, "u", 0x51, 8)
-PCI_P2P_DMABUF_CLOEXEC, PCI_P2P_DMABUF_RDONLY, PCI_P2P_DMABUF_WC = 1, 2, 4
-P2P_DRIVER = "pci-p2p-dmabuf"
+# <linux/vfio.h>: the lab's P2P source is vfio-pci exporting ivshmem's BAR as a dma-buf
+# (VFIO_DEVICE_FEATURE_DMA_BUF, upstream since Linux 7.x). guest-init binds ivshmem to vfio-pci
+# in no-IOMMU mode and exports the group device as LAB_VFIO_GROUP.
+VFIO_SET_IOMMU = _ioc(0, ";", 102, 0)
+VFIO_GROUP_SET_CONTAINER = _ioc(0, ";", 104, 0)
+VFIO_GROUP_GET_DEVICE_FD = _ioc(0, ";", 106, 0)
+VFIO_DEVICE_FEATURE = _ioc(0, ";", 117, 0)
+VFIO_NOIOMMU_IOMMU = 8
+VFIO_DEVICE_FEATURE_GET = 1 << 16
+VFIO_DEVICE_FEATURE_DMA_BUF = 11
 
 
-def bind_p2p_exporter(pci):
-    """Bind PCI function *pci* (e.g. the lab's ivshmem) to the series' P2P exporter through
-    driver_override; returns the path of its character device. Raises if the kernel lacks
-    the driver."""
-    dev = f"{SYSFS}/bus/pci/devices/{pci}"
-    drv = f"{SYSFS}/bus/pci/drivers/{P2P_DRIVER}"
-    if not os.path.isdir(drv):
-        raise FileNotFoundError(f"{drv}: kernel without the P2P test exporter")
-    cur = os.path.realpath(f"{dev}/driver") if os.path.exists(f"{dev}/driver") else None
-    if cur != os.path.realpath(drv):
-        if cur:
-            with open(f"{dev}/driver/unbind", "w") as f:
-                f.write(pci)
-        with open(f"{dev}/driver_override", "w") as f:
-            f.write(P2P_DRIVER)
-        with open(f"{SYSFS}/bus/pci/drivers_probe", "w") as f:
-            f.write(pci)
-    return f"/dev/{P2P_DRIVER}-{pci}"
+def vfio_unavailable():
+    """Why this guest has no vfio P2P source (None when it has one)."""
+    if os.environ.get("LAB_VFIO_GROUP"):
+        return None
+    return os.environ.get("LAB_VFIO_UNAVAILABLE") or "guest-init bound no device to vfio-pci"
 
 
-def unbind_p2p_exporter(pci):
-    """Undo bind_p2p_exporter(): unbind (revokes every buffer) and clear driver_override."""
-    dev = f"{SYSFS}/bus/pci/devices/{pci}"
-    if os.path.realpath(f"{dev}/driver") == os.path.realpath(
-            f"{SYSFS}/bus/pci/drivers/{P2P_DRIVER}"):
-        with open(f"{dev}/driver/unbind", "w") as f:
-            f.write(pci)
-    with open(f"{dev}/driver_override", "w") as f:
-        f.write("\n")
+class VfioDevice:
+    """The lab's ivshmem function opened through vfio-pci (no-IOMMU mode).
 
+    ``dmabuf(bar, [(offset, length), ...])`` returns a new dma-buf fd of those ranges of the
+    BAR. Closing the device (``close()`` or leaving the ``with`` block) makes vfio revoke every
+    dma-buf it exported: importers get invalidate_mappings and later accesses fail.
+    """
 
-def p2p_dmabuf(cdev, offset, size, flags=PCI_P2P_DMABUF_CLOEXEC):
-    """A dma-buf of [offset, offset + size) of the exporter's BAR; returns its fd."""
-    fd = os.open(cdev, os.O_RDWR | os.O_CLOEXEC)
-    try:
-        buf = bytearray(struct.pack("QQIi", offset, size, flags, -1))
-        fcntl.ioctl(fd, PCI_P2P_DMABUF_IOCTL_CREATE, buf, True)
-        return struct.unpack("QQIi", bytes(buf))[3]
-    finally:
-        os.close(fd)
+    def __init__(self, pci, group=None):
+        group = group or os.environ.get("LAB_VFIO_GROUP")
+        if not group:
+            raise FileNotFoundError(f"no vfio group: {vfio_unavailable()}")
+        self.pci = pci
+        self.container = os.open("/dev/vfio/vfio", os.O_RDWR | os.O_CLOEXEC)
+        self.group = self.device = -1
+        try:
+            self.group = os.open(group, os.O_RDWR | os.O_CLOEXEC)
+            fcntl.ioctl(self.group, VFIO_GROUP_SET_CONTAINER,
+                        bytearray(struct.pack("i", self.container)), True)
+            fcntl.ioctl(self.container, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU)
+            self.device = fcntl.ioctl(self.group, VFIO_GROUP_GET_DEVICE_FD,
+                                      bytearray(pci.encode() + b"\0"), True)
+        except BaseException:
+            self.close()
+            raise
 
+    def dmabuf(self, bar, ranges, open_flags=os.O_RDWR | os.O_CLOEXEC):
+        """A dma-buf of *ranges* [(offset, length)] of BAR *bar*; returns its fd."""
+        data = struct.pack("IIII", bar, open_flags, 0, len(ranges))
+        data += b"".join(struct.pack("QQ", off, length) for off, length in ranges)
+        arg = bytearray(struct.pack("II", 8 + len(data),
+                                    VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF) + data)
+        return fcntl.ioctl(self.device, VFIO_DEVICE_FEATURE, arg, True)
 
-def p2p_revoke(cdev, dmabuf_fd):
-    """Take the memory away from a dma-buf of the P2P exporter (importers get move_notify)."""
-    fd = os.open(cdev, os.O_RDWR | os.O_CLOEXEC)
-    try:
-        fcntl.ioctl(fd, PCI_P2P_DMABUF_IOCTL_REVOKE, struct.pack("iI", dmabuf_fd, 0))
-    finally:
-        os.close(fd)
+    def close(self):
+        for fd in (self.device, self.group, self.container):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.device = self.group = self.container = -1
 
+    def __enter__(self):
+        return self
 
-def p2p_distances(pci):
-    """{PCI function: pci_p2pdma_distance()} with *pci* as the provider, from the exporter's
-    debugfs file (debugfs mounted at /sys/kernel/debug)."""
-    text = read(f"{SYSFS}/kernel/debug/{P2P_DRIVER}/{pci}/distances")
-    return {a: int(d) for a, d in (line.split() for line in text.splitlines())}
+    def __exit__(self, *exc):
+        self.close()
 
 
 def fdinfo(fd):
