@@ -128,4 +128,5 @@ def repo_copy(tmp_path):
     shutil.copytree(PATCHES, root / 'rdma-core-patches')
     os.makedirs(root / 'tools' / 'rdma-core')
     shutil.copy2(BUILD_SCRIPT, root / 'tools' / 'rdma-core' / 'build')
+    shutil.copy2(os.path.join(REPO, 'tools', 'fetch-sid'), root / 'tools' / 'fetch-sid')
     return root

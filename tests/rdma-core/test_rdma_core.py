@@ -92,7 +92,9 @@ def run_copy(repo, cache, *args, **env):
 
 
 def one_line(stderr):
-    lines = [l for l in stderr.splitlines() if l.startswith('rdma-core-build: ')]
+    """The one line of reason (from the script or tools/fetch-sid) on stderr."""
+    lines = [l for l in stderr.splitlines()
+             if l.startswith('rdma-core-build: ') or l.startswith('fetch-sid: ')]
     assert len(lines) == 1, stderr
     return lines[0]
 
@@ -109,36 +111,49 @@ def tarball_cache(tmp_path):
     return cache
 
 
+def sid_index_cache(tmp_path):
+    """A cache with a copy of the private Debian unstable source index, marked fresh so that
+    tools/fetch-sid looks in it without updating it."""
+    lists = os.path.join(CACHE, 'sid', 'lists')
+    sources = glob.glob(os.path.join(lists, '*_source_Sources*'))
+    if not sources:
+        pytest.skip(f'no private Debian unstable source index in {lists} to look in')
+    cache = tmp_path / 'cache'
+    os.makedirs(cache / 'sid' / 'lists' / 'partial')
+    for path in sources + glob.glob(os.path.join(lists, '*_InRelease')):
+        shutil.copy(path, cache / 'sid' / 'lists')
+    (cache / 'sid' / 'lists' / '.updated').touch()
+    return cache
+
+
 def test_sha256_mismatch_is_refused(repo_copy, tmp_path):
-    cache = tarball_cache(tmp_path)
+    """A tarball whose sha256 is not the pinned one is refused, cached or downloaded again
+    (this downloads the 2 MB tarball from Debian unstable)."""
+    cache = sid_index_cache(tmp_path)
+    os.makedirs(cache / 'sid' / 'dl')
+    real = parse_env(subprocess.run([BUILD_SCRIPT, '--fetch-only'], capture_output=True,
+                                    text=True, check=True).stdout)['RDMA_CORE_TARBALL']
+    os.symlink(real, cache / 'sid' / 'dl' / os.path.basename(real))
     base_file = repo_copy / 'rdma-core-patches' / 'BASE'
-    text = base_file.read_text()
-    base_file.write_text(re.sub(r'sha256=\w+', 'sha256=' + '0' * 64, text))
+    base_file.write_text(re.sub(r'sha256=\w+', 'sha256=' + '0' * 64, base_file.read_text()))
     res = run_copy(repo_copy, cache, '--fetch-only')
     assert res.returncode == 1
     line = one_line(res.stderr)
-    assert 'has sha256' in line and 'pins ' + '0' * 64 in line
+    assert 'differs from the pinned ' + '0' * 64 in line, line
+    assert not glob.glob(str(cache / 'sid' / 'dl' / '*.tar.*')), 'the refused file stayed'
 
 
 def test_missing_source_package_is_refused(repo_copy, tmp_path):
-    lists = os.path.join(CACHE, 'sid', 'lists')
-    if not glob.glob(os.path.join(lists, '*_source_Sources*')):
-        pytest.skip(f'no private Debian unstable source index in {lists} to look in')
-    # A copy of the source index, younger than a day: the script looks in it, no update.
-    cache = tmp_path / 'cache'
-    os.makedirs(cache / 'sid' / 'lists' / 'partial')
-    for path in glob.glob(os.path.join(lists, '*_InRelease')) + \
-            glob.glob(os.path.join(lists, '*_source_Sources*')):
-        shutil.copy(path, cache / 'sid' / 'lists')
-    with open(os.path.join(CACHE, 'sid', 'sources.list')) as f:
-        (cache / 'sid' / 'sources.list').write_text(f.read())
+    cache = sid_index_cache(tmp_path)
     base_file = repo_copy / 'rdma-core-patches' / 'BASE'
-    text = base_file.read_text().replace('version=65.0', 'version=6.5') \
+    text = base_file.read_text().replace('version=65.0\n', 'version=6.5\n') \
+        .replace('debian_version=65.0-1.1', 'debian_version=6.5-1') \
         .replace('rdma-core_65.0.orig', 'rdma-core_6.5.orig')
     base_file.write_text(text)
     res = run_copy(repo_copy, cache, '--fetch-only')
     assert res.returncode == 1
-    assert 'has no rdma-core 6.5 source package' in one_line(res.stderr)
+    assert 'rdma-core 6.5-1: no rdma-core_6.5.orig.tar.* came down from Debian unstable' in \
+        one_line(res.stderr)
 
 
 def test_patch_that_does_not_apply_is_refused(repo_copy, tmp_path):
