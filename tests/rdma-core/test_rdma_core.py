@@ -5,6 +5,7 @@ fake sysfs tree, the pyverbs allocator's refusals before /dev/udmabuf is opened.
 
 import errno
 import glob
+import json
 import hashlib
 import os
 import re
@@ -408,6 +409,31 @@ def test_suite_parser():
                        ('fail', 'tests.test_x.XTest.test_c'), ('error', 'tests.test_x.XTest.test_d'),
                        ('xfail', 'tests.test_y.YTest.test_e')]
     assert suite.parse('Traceback: no summary') == (None, [])
+
+
+def test_suite_json_feeds_peer_compare(tmp_path):
+    """The suite's JSON is peer_suite.py's format: tests/lab/peer-compare reads two runs and
+    fails when a test that passed in the first does not pass in the second."""
+    suite = load_suite()
+    log = tmp_path / 'x.log'
+    log.write_text(SAMPLE)
+    counts, results = suite.parse(SAMPLE)
+    suite.write_json(str(tmp_path / 'a.json'), 'a', 'rxe0', '/b', 1, 1.5, counts, results,
+                     str(log))
+    with open(tmp_path / 'a.json') as f:
+        data = json.load(f)
+    assert data['summary']['ok'] == 2 and data['summary']['failed'] == 1  # xfail counts ok
+    assert data['results']['tests.test_x.XTest.test_b'] == 'skipped'
+    better = dict(data, results=dict(data['results'], **{
+        'tests.test_x.XTest.test_c': 'ok', 'tests.test_new.NTest.test_n': 'ok'}))
+    (tmp_path / 'b.json').write_text(json.dumps(better))
+    compare = os.path.join(REPO, 'tests', 'lab', 'peer-compare')
+    ok = subprocess.run([compare, str(tmp_path / 'a.json'), str(tmp_path / 'b.json')],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout
+    worse = subprocess.run([compare, str(tmp_path / 'b.json'), str(tmp_path / 'a.json')],
+                           capture_output=True, text=True)
+    assert worse.returncode == 1 and 'tests.test_x.XTest.test_c' in worse.stdout
 
 
 def test_suite_refuses_a_missing_device(builds):
