@@ -306,6 +306,8 @@ def broken(fs, how):
         fs.endpoint(0, numa_node='-2', device=dev)
     elif how == 'mappable 2':
         fs.endpoint(0, mappable='2', device=dev)
+    elif how == 'kind too long':
+        fs.endpoint(0, kind='k' * 200, device=dev)
     elif how == 'dangling device link':
         fs.endpoint(0, device=os.path.join(fs.root, 'devices', 'gone'))
     else:
@@ -321,6 +323,7 @@ def broken(fs, how):
     ('bad numa_node', errno.EIO),
     ('numa_node -2', errno.EIO),
     ('mappable 2', errno.EIO),
+    ('kind too long', errno.EIO),
     ('dangling device link', errno.ENODEV),
 ])
 def test_query_dma_eps_refuses_bad_listings(probe, fake_sysfs, how, err):
