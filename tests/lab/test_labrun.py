@@ -22,7 +22,7 @@ LAB_FAIL = 125
 def lab_dependencies():
     """Installs what the lab needs (a no-op when present) and prepares the stock kernel."""
     subprocess.run([str(HERE / "install-deps")], check=True, timeout=1200)
-    subprocess.run([str(HERE / "prepare-kernel"), "stock"], check=True, timeout=1200,
+    subprocess.run([str(HERE / "prepare-kernel"), "stock-6.12"], check=True, timeout=1200,
                    stdout=subprocess.DEVNULL)
 
 
@@ -60,7 +60,7 @@ def test_unknown_kernel_flavour(tmp_path):
     res = labrun(tmp_path, "--kernel", "bogus", "--", "true", timeout=30)
     assert res.returncode == LAB_FAIL
     assert res.stderr.strip() == "labrun: unknown kernel flavour 'bogus' " \
-        "(want stock, patched or a path to a bzImage)"
+        "(want stock-6.12, stock-7.2, patched-7.2 or a path to a bzImage)"
     assert time.monotonic() - t0 < 10
 
 
@@ -96,7 +96,7 @@ def test_status_output_env_and_cwd_pass_through(tmp_path):
     res = labrun(tmp_path, "--", "sh", "-c", script, cwd=HERE)
     assert res.returncode == 7, res.stderr
     lines = res.stdout.splitlines()
-    assert lines[0] == f"out:1:stock:{tmp_path}:{HERE}"
+    assert lines[0] == f"out:1:stock-6.12:{tmp_path}:{HERE}"
     assert lines[1].startswith("nics:eth") and ":10.10.0.1:10.10.1.1:" in lines[1], lines[1]
     assert lines[2] == "0"
     assert "err-line" in res.stderr
@@ -193,3 +193,23 @@ def test_two_guests_peer_is_stopped_when_main_ends(tmp_path):
     assert (tmp_path / "peer" / ".lab" / "stopped").exists()
     assert (tmp_path / "peer" / "stdout").read_text().strip() == "waiting"
     assert time.monotonic() - t0 < 120
+
+
+def test_failed_vfio_bind_is_a_lab_failure(tmp_path):
+    """A kernel that can bind vfio-pci (patched-7.2) but finds no device to bind: one line,
+    status 125, no QEMU left behind (labrun() checks that)."""
+    subprocess.run([str(HERE / "prepare-kernel"), "patched-7.2"], check=True, timeout=3600,
+                   stdout=subprocess.DEVNULL)
+    res = labrun(tmp_path, "--kernel", "patched-7.2", "--vfio", "0000:99:00.0", "--", "true")
+    assert res.returncode == LAB_FAIL, res.stderr
+    assert one_line_reason(res.stderr) == "labrun: guest setup failed: lab-guest: setup " \
+        "failed: vfio bind: no PCI device 0000:99:00.0", res.stderr
+    assert not (tmp_path / "rc").exists()
+
+
+def test_vfio_binds_only_where_the_kernel_can(tmp_path):
+    """stock-6.12: no vfio-pci built in or loaded by the lab; the guest says why it has no P2P
+    source instead of failing."""
+    res = labrun(tmp_path, "--", "sh", "-c", 'echo "[$LAB_VFIO_GROUP][$LAB_VFIO_UNAVAILABLE]"')
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().startswith("[][the stock-6.12 kernel "), res.stdout

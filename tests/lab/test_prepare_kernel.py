@@ -1,10 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 """Host-side tests of tests/lab/prepare-kernel's failure paths (no kernel is compiled).
 
-They work on a copy of tests/lab + kernel-patches with their own cache dir, so the real cache
-and series are untouched.  Each unpacks the source tarball (~30 s on 2 cores).
+They work on a copy of tests/lab, tools/fetch-sid and kernel-patches with their own cache dir,
+so the real cache and series are untouched; the Debian unstable downloads are shared with the
+real cache (DMABUF_MP_SID), so only what is missing there is fetched. The patched-7.2 cases
+unpack the source tarball (~30 s on 2 cores).
 """
 
+import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,24 +17,38 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
+SID = Path(os.environ.get("DMABUF_MP_CACHE", Path.home() / ".cache/dmabuf-mp")) / "sid"
 
 
 @pytest.fixture
 def tree(tmp_path):
-    if not Path("/usr/src/linux-source-6.12.tar.xz").exists():
-        subprocess.run([str(HERE / "install-deps")], check=True, timeout=1200)
     root = tmp_path / "repo"
     shutil.copytree(HERE, root / "tests" / "lab",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (root / "tools").mkdir()
+    shutil.copy2(REPO / "tools" / "fetch-sid", root / "tools" / "fetch-sid")
     shutil.copytree(REPO / "kernel-patches", root / "kernel-patches")
     return root
 
 
-def prepare(tree, tmp_path, *args):
+def prepare(tree, tmp_path, *args, flavour="patched-7.2"):
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-           "HOME": str(tmp_path), "DMABUF_MP_CACHE": str(tmp_path / "cache")}
-    return subprocess.run([str(tree / "tests" / "lab" / "prepare-kernel"), *args, "patched"],
-                          capture_output=True, text=True, timeout=600, env=env)
+           "HOME": str(tmp_path), "DMABUF_MP_CACHE": str(tmp_path / "cache"),
+           "DMABUF_MP_SID": str(SID)}
+    return subprocess.run([str(tree / "tests" / "lab" / "prepare-kernel"), *args, flavour],
+                          capture_output=True, text=True, timeout=900, env=env)
+
+
+def repin(tree, flavour, package, version=None, sha256=None):
+    """Change the pin of *package* in the copied kernel-patches/BASE."""
+    base = tree / "kernel-patches" / "BASE"
+    lines = []
+    for line in base.read_text().splitlines():
+        f = line.split()
+        if len(f) == 4 and f[0] == flavour and f[1] == package:
+            line = " ".join([f[0], f[1], version or f[2], sha256 or f[3]])
+        lines.append(line)
+    base.write_text("\n".join(lines) + "\n")
 
 
 def test_patch_that_does_not_apply_fails_clearly(tree, tmp_path):
@@ -42,8 +60,8 @@ def test_patch_that_does_not_apply_fails_clearly(tree, tmp_path):
     (tree / "kernel-patches" / "series").write_text("# test\n0001-bogus.patch\n")
     res = prepare(tree, tmp_path)
     assert res.returncode == 1
-    assert res.stderr.strip().splitlines()[-1].startswith(
-        "prepare-kernel: patch 0001-bogus.patch does not apply to linux-source-6.12 ")
+    assert res.stderr.strip().splitlines()[-1] == \
+        "prepare-kernel: patch 0001-bogus.patch does not apply to linux-source-7.2 7.2.13-1"
 
 
 def test_series_naming_a_missing_patch_fails(tree, tmp_path):
@@ -64,9 +82,40 @@ def test_config_option_that_cannot_be_set_fails_clearly(tree, tmp_path):
     assert "did not end up as requested" in res.stderr.strip().splitlines()[-1]
 
 
+def test_changed_checksum_is_one_line_and_never_used(tree, tmp_path):
+    """A package whose sha256 differs from the pin: one line, nothing unpacked or built."""
+    repin(tree, "stock-7.2", "linux-base-7.2.13+deb14-amd64", sha256="0" * 64)
+    res = prepare(tree, tmp_path, flavour="stock-7.2")
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert re.fullmatch(r"prepare-kernel: linux-base-7\.2\.13\+deb14-amd64 7\.2\.13-1: sha256 "
+                        r"[0-9a-f]{64} differs from the pinned 0{64} \(the package changed; "
+                        r"update the pin only after checking why\)", lines[-1]), res.stderr
+    assert not list((tmp_path / "cache").glob("stock-7.2-*/.complete"))
+
+
+def test_missing_package_is_one_line(tree, tmp_path):
+    repin(tree, "patched-7.2", "linux-source-7.2", version="7.2.99-1")
+    res = prepare(tree, tmp_path)
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines()[-1].startswith(
+        "prepare-kernel: linux-source-7.2 7.2.99-1 is not downloadable from Debian unstable: "
+    ), res.stderr
+
+
 def test_unknown_flavour(tmp_path):
     res = subprocess.run([str(HERE / "prepare-kernel"), "bogus"], capture_output=True,
                          text=True, timeout=30)
     assert res.returncode == 1
-    assert res.stderr.strip() == \
-        "prepare-kernel: unknown kernel flavour or option 'bogus' (want stock or patched)"
+    assert res.stderr.strip() == "prepare-kernel: unknown kernel flavour or option 'bogus' " \
+        "(want stock-6.12, stock-7.2 or patched-7.2)"
+
+
+def test_config_fragments_only_for_the_patched_kernel(tmp_path):
+    frag = tmp_path / "x.config"
+    frag.write_text("CONFIG_KASAN=y\n")
+    res = subprocess.run([str(HERE / "prepare-kernel"), "--config", str(frag), "stock-7.2"],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 1
+    assert res.stderr.strip() == "prepare-kernel: --config only applies to patched-7.2 " \
+        "(stock kernels are used as Debian built them)"

@@ -23,6 +23,7 @@ dma-buf registration tests, tests/lab/guest/test_dmabuf_*.py) use them as they a
 
 import dataclasses
 import os
+import types
 
 import pytest
 
@@ -193,3 +194,58 @@ def tcp_port():
     """A fresh TCP port for a client/server pair (perftest, pingpong) in this guest."""
     _port[0] += 1
     return _port[0]
+
+
+BOND, BOND_IP, RXEB = "labbond", "10.10.2.1", "rxeb"
+
+
+def _wait(cond, what, timeout=20):
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def rxeb(lab):
+    """An rxe device on a bond of NIC3 (enslaved first: endpoint 0, node 0) and NIC2 (endpoint
+    1, node 1, under the PCIe switch with ivshmem). On the patched kernel the bond's PCI
+    functions are its DMA endpoints (the series' test option RDMA_RXE_TEST_LOWER_ENDPOINTS).
+    Removed with the bond afterwards, so other tests still find only rxe0 and rxe1."""
+    if len(lab.spare_nics) != 2:
+        pytest.skip("the lab has no NIC2/NIC3 (labrun before the PCIe-switch topology)")
+    nic2, nic3 = lab.spare_nics
+
+    def sh(*cmd):
+        labguest.run(list(cmd), timeout=60)
+
+    for nic in (nic3, nic2):
+        sh("ip", "link", "set", nic.netdev, "down")
+    sh("ip", "link", "add", BOND, "type", "bond", "mode", "active-backup")
+    try:
+        for nic in (nic3, nic2):
+            sh("ip", "link", "set", nic.netdev, "master", BOND)
+        sh("ip", "link", "set", BOND, "up")
+        sh("ip", "addr", "add", f"{BOND_IP}/24", "dev", BOND)
+        sh("rdma", "link", "add", RXEB, "type", "rxe", "netdev", BOND)
+        try:
+            _wait(lambda: "ACTIVE" in labguest.read(
+                f"/sys/class/infiniband/{RXEB}/ports/1/state", ""), f"{RXEB} ACTIVE")
+            _wait(lambda: any(g.ipv4 == BOND_IP for g in labguest.gids(RXEB)),
+                  f"{RXEB} IPv4 GID")
+            yield types.SimpleNamespace(
+                rxe=RXEB, rxe_ipv4_gid_index=labguest.gid_index(RXEB, ipv4=BOND_IP),
+                nic3=nic3, nic2=nic2, nic3_endpoint=0, nic2_endpoint=1)
+        finally:
+            labguest.run(["rdma", "link", "del", RXEB], timeout=60, check=False)
+    finally:
+        labguest.run(["ip", "link", "del", BOND], timeout=60, check=False)
+        for nic in (nic3, nic2):
+            labguest.run(["ip", "link", "set", nic.netdev, "up"], timeout=60, check=False)
+        # leave the NICs as guest-init made them (linkwatch updates operstate late)
+        for nic in (nic3, nic2):
+            _wait(lambda nic=nic: labguest.read(f"/sys/class/net/{nic.netdev}/operstate",
+                                                "") == "up", f"{nic.netdev} up again")

@@ -320,6 +320,11 @@ class VfioDevice:
                                     VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF) + data)
         return fcntl.ioctl(self.device, VFIO_DEVICE_FEATURE, arg, True)
 
+    def view(self, bar, offset=0):
+        """The CPU's view of BAR *bar* from *offset* on, through the device file (vfio's
+        region read/write): ``view[a:b]`` reads, ``view[a:b] = data`` writes."""
+        return _VfioBarView(self.device, (bar << 40) + offset)
+
     def close(self):
         for fd in (self.device, self.group, self.container):
             if fd >= 0:
@@ -332,6 +337,18 @@ class VfioDevice:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class _VfioBarView:
+    def __init__(self, fd, base):
+        self.fd, self.base = fd, base
+
+    def __getitem__(self, s):
+        return os.pread(self.fd, s.stop - s.start, self.base + s.start)
+
+    def __setitem__(self, s, data):
+        assert len(data) == s.stop - s.start
+        assert os.pwrite(self.fd, bytes(data), self.base + s.start) == len(data)
 
 
 def fdinfo(fd):
