@@ -396,8 +396,10 @@ First line of a docstring ... skipped 'no GPU'
 test_c (tests.test_x.XTest.test_c) ... FAIL
 test_d (tests.test_x.XTest) ... ERROR
 test_e (tests.test_y.YTest.test_e) ... expected failure
+test_f (tests.test_y.YTest.test_f) ... is_fork_initialized() = 2
+ok
 ----------------------------------------------------------------------
-Ran 5 tests in 1.5s
+Ran 6 tests in 1.5s
 
 FAILED (failures=1, errors=1, skipped=1, expected failures=1)
 """
@@ -406,11 +408,11 @@ FAILED (failures=1, errors=1, skipped=1, expected failures=1)
 def test_suite_parser():
     suite = load_suite()
     counts, results = suite.parse(SAMPLE)
-    assert counts == {'ran': 5, 'ok': 1, 'skipped': 1, 'failures': 1, 'errors': 1,
+    assert counts == {'ran': 6, 'ok': 2, 'skipped': 1, 'failures': 1, 'errors': 1,
                       'xfail': 1, 'xpass': 0}
     assert results == [('ok', 'tests.test_x.XTest.test_a'), ('skip', 'tests.test_x.XTest.test_b'),
                        ('fail', 'tests.test_x.XTest.test_c'), ('error', 'tests.test_x.XTest.test_d'),
-                       ('xfail', 'tests.test_y.YTest.test_e')]
+                       ('xfail', 'tests.test_y.YTest.test_e'), ('ok', 'tests.test_y.YTest.test_f')]
     assert suite.parse('Traceback: no summary') == (None, [])
 
 
@@ -425,7 +427,7 @@ def test_suite_json_feeds_peer_compare(tmp_path):
                      str(log))
     with open(tmp_path / 'a.json') as f:
         data = json.load(f)
-    assert data['summary']['ok'] == 2 and data['summary']['failed'] == 1  # xfail counts ok
+    assert data['summary']['ok'] == 3 and data['summary']['failed'] == 1  # xfail counts ok
     assert data['results']['tests.test_x.XTest.test_b'] == 'skipped'
     better = dict(data, results=dict(data['results'], **{
         'tests.test_x.XTest.test_c': 'ok', 'tests.test_new.NTest.test_n': 'ok'}))
