@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -54,6 +55,7 @@ static int place_pages(int memfd, uint64_t size, int node, bool interleave)
 			if (t->node_online[n])
 				mask[n / (8 * sizeof(*mask))] |=
 					1UL << (n % (8 * sizeof(*mask)));
+		vext_topo_put(t);
 		mode = MPOL_INTERLEAVE;
 	} else {
 		if (node_mask(node, mask, VEXT_ARRAY_SIZE(mask)))
@@ -184,6 +186,14 @@ int ibv_alloc_dmabuf(const struct ibv_dmabuf_alloc_attr *attr)
 	if (attr->flags & ~IBV_DMABUF_ALLOC_INTERLEAVE) {
 		errno = vext_err(EINVAL, "attr: unknown flags 0x%x",
 				 attr->flags & ~IBV_DMABUF_ALLOC_INTERLEAVE);
+		return -1;
+	}
+	/* memfd, mmap and fallocate take it as size_t and off_t. */
+	if (attr->size > SIZE_MAX || attr->size > INT64_MAX) {
+		errno = vext_err(EINVAL,
+				 "size 0x%llx does not fit this build's %zu-bit size_t",
+				 (unsigned long long)attr->size,
+				 8 * sizeof(size_t));
 		return -1;
 	}
 	if (!attr->size || attr->size % (uint64_t)page) {

@@ -120,26 +120,10 @@ enum ibv_dma_path_class vext_pci_path_class(const struct vext_topo *t,
 
 /* --- scoring ------------------------------------------------------------ */
 
-enum src_kind { SRC_NONE, SRC_CPU, SRC_P2P, SRC_PRIVATE };
+/* SLIT distances are at most 255: an unknown one ranks after all. */
+#define DIST_UNKNOWN 1000
 
-struct src_view {
-	enum src_kind kind;
-	int node;			/* SRC_CPU: -1 if unknown */
-	const struct vext_pci *prov;	/* SRC_P2P */
-	char words[160];		/* "system memory on node 1 (kernel)" */
-};
-
-struct score {
-	int usable;		/* 1 good */
-	int reach;		/* 2 yes, 1 kernel decides, 0 no */
-	int cls;
-	int dist;
-	uint64_t bw;
-	int is_default;
-	uint32_t index;
-};
-
-static int cmp_score(const struct score *a, const struct score *b)
+static int cmp_score(const struct vext_score *a, const struct vext_score *b)
 {
 	if (a->usable != b->usable)
 		return b->usable - a->usable;
@@ -156,46 +140,26 @@ static int cmp_score(const struct score *a, const struct score *b)
 	return 0;
 }
 
-static const char *class_words(enum ibv_dma_path_class cls, bool cpu)
+static void build_src(const struct vext_topo *t,
+		      const struct ibv_dmabuf_info *src,
+		      const struct ibv_dma_path_hints *h,
+		      struct vext_src_view *v, uint32_t *flags)
 {
-	switch (cls) {
-	case IBV_DMA_PATH_CLASS_LOC:
-		return "the endpoint is the provider itself";
-	case IBV_DMA_PATH_CLASS_PIX:
-		return "through one PCIe switch";
-	case IBV_DMA_PATH_CLASS_PXB:
-		return "through several PCIe switches";
-	case IBV_DMA_PATH_CLASS_PHB:
-		return cpu ? "same NUMA node" : "through the host bridge";
-	case IBV_DMA_PATH_CLASS_NODE:
-		return "across host bridges of one NUMA node";
-	case IBV_DMA_PATH_CLASS_SYS:
-		return cpu ? "other NUMA node" : "across NUMA nodes";
-	default:
-		return "topology unknown";
-	}
-}
-
-static int build_src(const struct vext_topo *t,
-		     const struct ibv_dmabuf_info *src,
-		     const struct ibv_dma_path_hints *h, struct src_view *v,
-		     uint32_t *flags)
-{
-	const char *origin = src ? ibv_dmabuf_origin_str(src->origin) : "none";
 	bool has_p2p, has_cpu, has_priv;
 
 	memset(v, 0, sizeof(*v));
 	v->node = -1;
+	v->src = src;
 
 	if (h->policy == IBV_DMA_PATH_NUMA) {
-		v->kind = SRC_CPU;
+		v->kind = VEXT_SRC_CPU;
 		v->node = h->numa_node;
-		snprintf(v->words, sizeof(v->words),
-			 "memory steered to NUMA node %d (hint)", v->node);
+		v->story = VEXT_STORY_STEERED;
 		*flags |= IBV_DMA_CHOICE_HINT_USED;
-		return 0;
+		return;
 	}
-	if (!src)
+	/* Memory of a kind this library does not know is not guessed at. */
+	if (!src || src->source == IBV_DMABUF_SOURCE_UNKNOWN)
 		goto unknown;
 
 	has_p2p = src->types & (1u << IBV_DMABUF_SOURCE_P2P) ||
@@ -206,73 +170,61 @@ static int build_src(const struct vext_topo *t,
 		   src->source == IBV_DMABUF_SOURCE_PRIVATE;
 
 	if (has_priv) {
-		v->kind = SRC_PRIVATE;
-		snprintf(v->words, sizeof(v->words),
-			 "device-private memory (%s)", origin);
-		return 0;
+		v->kind = VEXT_SRC_PRIVATE;
+		v->story = VEXT_STORY_PRIVATE;
+		return;
 	}
 	if (has_p2p) {
 		/* A mixed buffer is only safe where its P2P part is. */
-		v->kind = SRC_P2P;
+		v->kind = VEXT_SRC_P2P;
 		v->prov = src->provider[0] ?
 			vext_topo_pci((struct vext_topo *)t, src->provider) :
 			NULL;
-		snprintf(v->words, sizeof(v->words),
-			 "%sP2P memory of %s (%s)", has_cpu ? "mixed CPU and " : "",
-			 src->provider[0] ? src->provider : "an unknown device",
-			 origin);
-		return 0;
+		v->story = has_cpu ? VEXT_STORY_MIXED_P2P : VEXT_STORY_P2P;
+		return;
 	}
 	if (has_cpu) {
-		v->kind = SRC_CPU;
+		v->kind = VEXT_SRC_CPU;
 		v->node = src->numa_node;
 		if (v->node < 0 && t->nr_nodes <= 1)
 			v->node = 0;
 		if (v->node >= 0) {
-			snprintf(v->words, sizeof(v->words),
-				 "system memory on node %d%s (%s)", v->node,
-				 src->flags & IBV_DMABUF_INFO_NUMA_MIXED ?
-					 ", mostly; pages span nodes" : "",
-				 origin);
-			return 0;
+			v->story = VEXT_STORY_SYSTEM;
+			return;
 		}
 		if (h->comp_mask & IBV_DMA_PATH_HINTS_NUMA_NODE) {
 			v->node = h->numa_node;
+			v->story = VEXT_STORY_SYSTEM_HINT;
 			*flags |= IBV_DMA_CHOICE_HINT_USED;
-			snprintf(v->words, sizeof(v->words),
-				 "system memory, node unknown (%s), hint says node %d",
-				 origin, v->node);
-			return 0;
+			return;
 		}
-		v->kind = SRC_NONE;
-		snprintf(v->words, sizeof(v->words),
-			 "system memory on an unknown NUMA node (%s)", origin);
-		return 0;
+		v->kind = VEXT_SRC_NONE;
+		v->story = VEXT_STORY_SYSTEM_NODE_UNKNOWN;
+		return;
 	}
 unknown:
 	if (h->comp_mask & IBV_DMA_PATH_HINTS_NUMA_NODE) {
-		v->kind = SRC_CPU;
+		v->kind = VEXT_SRC_CPU;
 		v->node = h->numa_node;
+		v->story = VEXT_STORY_UNKNOWN_HINT;
 		*flags |= IBV_DMA_CHOICE_HINT_USED;
-		snprintf(v->words, sizeof(v->words),
-			 "unknown memory (%s), hint says node %d", origin,
-			 v->node);
-		return 0;
+		return;
 	}
-	v->kind = SRC_NONE;
-	snprintf(v->words, sizeof(v->words), "unknown memory (%s)", origin);
-	return 0;
+	v->kind = VEXT_SRC_NONE;
+	v->story = VEXT_STORY_UNKNOWN;
 }
 
-static void score_ep(const struct vext_topo *t, const struct src_view *v,
-		     const struct vext_ep *ep, struct score *s,
+static void score_ep(const struct vext_topo *t, const struct vext_src_view *v,
+		     const struct vext_ep *ep, struct vext_score *s,
 		     struct ibv_dma_choice *c)
 {
 	int node = ep_node(t, ep->pub.numa_node);
-	bool cpu = false;
 
 	memset(s, 0, sizeof(*s));
 	s->usable = !(ep->pub.flags & IBV_DMA_EP_FLAG_UNAVAILABLE);
+	s->assumed = ep->pub.flags & IBV_DMA_EP_FLAG_ASSUMED ?
+			     ep->pub.assumed : NULL;
+	s->here = ep->here;
 	s->index = ep->pub.index;
 	s->is_default = !!(ep->pub.flags & IBV_DMA_EP_FLAG_DEFAULT);
 	s->bw = (uint64_t)ep->pub.link_speed * ep->pub.link_width;
@@ -283,11 +235,10 @@ static void score_ep(const struct vext_topo *t, const struct src_view *v,
 	c->numa_distance = -1;
 	c->flags = 0;
 	switch (v->kind) {
-	case SRC_CPU:
-		cpu = true;
+	case VEXT_SRC_CPU:
 		if (node < 0) {
 			s->cls = IBV_DMA_PATH_CLASS_UNKNOWN;
-			s->dist = 1000;
+			s->dist = DIST_UNKNOWN;
 		} else {
 			s->cls = node == v->node ? IBV_DMA_PATH_CLASS_PHB :
 						   IBV_DMA_PATH_CLASS_SYS;
@@ -295,7 +246,7 @@ static void score_ep(const struct vext_topo *t, const struct src_view *v,
 			c->numa_distance = s->dist;
 		}
 		break;
-	case SRC_P2P:
+	case VEXT_SRC_P2P:
 		/*
 		 * Through PCIe switches only, P2P always works. Through host
 		 * bridges (PHB, NODE, SYS) it is the kernel's p2pdma whitelist
@@ -318,102 +269,23 @@ static void score_ep(const struct vext_topo *t, const struct src_view *v,
 			int d = vext_topo_distance(t, ep_node(t, v->prov->numa_node),
 						   node);
 
-			s->dist = d < 0 ? 1000 : d;
+			s->dist = d < 0 ? DIST_UNKNOWN : d;
 			c->numa_distance = d;
 		}
 		break;
-	case SRC_PRIVATE:
+	case VEXT_SRC_PRIVATE:
 		s->reach = 0;
 		c->flags |= IBV_DMA_CHOICE_UNREACHABLE;
 		break;
-	case SRC_NONE:
+	case VEXT_SRC_NONE:
 		break;
 	}
 	c->path_class = s->cls;
 	c->ep = ep->pub;
-	(void)cpu;
-}
-
-static int describe_ep(char *buf, size_t len, const struct ibv_dma_endpoint *e)
-{
-	return snprintf(buf, len, "endpoint %u (%s%s%s%s%s, node %d)", e->index,
-			ibv_dma_endpoint_kind_str(e->kind),
-			e->pci_addr[0] ? " " : "", e->pci_addr,
-			e->via[0] ? " via " : "", e->via, e->numa_node);
-}
-
-static void explain(const struct src_view *v, struct ibv_dma_choice *c,
-		    const struct score *s, const char *lead,
-		    const struct ibv_dma_choice *runner,
-		    const struct score *rs)
-{
-	char ep[160], other[160];
-	size_t off;
-	bool cpu = v->kind == SRC_CPU;
-
-	describe_ep(ep, sizeof(ep), &c->ep);
-	off = snprintf(c->reason, sizeof(c->reason), "%s%s for %s", lead, ep,
-		       v->words);
-	if (off >= sizeof(c->reason))
-		return;
-	if (v->kind == SRC_NONE) {
-		off += snprintf(c->reason + off, sizeof(c->reason) - off,
-				": no source information, default endpoint");
-	} else {
-		off += snprintf(c->reason + off, sizeof(c->reason) - off,
-				": %s (%s)",
-				ibv_dma_path_class_str(c->path_class),
-				class_words(c->path_class, cpu));
-		if (off < sizeof(c->reason) && c->numa_distance >= 0)
-			off += snprintf(c->reason + off,
-					sizeof(c->reason) - off,
-					", NUMA distance %d", c->numa_distance);
-		if (off < sizeof(c->reason) && v->kind == SRC_P2P &&
-		    !v->prov)
-			off += snprintf(c->reason + off,
-					sizeof(c->reason) - off,
-					", provider not in sysfs");
-		if (off < sizeof(c->reason) && s->reach == 1)
-			off += snprintf(c->reason + off,
-					sizeof(c->reason) - off,
-					", P2P through host bridges: the kernel decides");
-		if (off < sizeof(c->reason) && s->reach == 0)
-			off += snprintf(c->reason + off,
-					sizeof(c->reason) - off,
-					", P2P not reachable");
-	}
-	if (off < sizeof(c->reason) && !s->usable)
-		off += snprintf(c->reason + off, sizeof(c->reason) - off,
-				", not usable on this host");
-	if (off < sizeof(c->reason) && runner) {
-		const char *why;
-
-		describe_ep(other, sizeof(other), &runner->ep);
-		if (!rs->usable && s->usable)
-			why = "is not usable on this host";
-		else if (rs->reach != s->reach)
-			why = "reaches the provider less surely";
-		else if (rs->cls != s->cls)
-			why = ibv_dma_path_class_str(runner->path_class);
-		else if (rs->dist != s->dist)
-			why = "is farther";
-		else if (rs->bw != s->bw)
-			why = "has a slower link";
-		else if (rs->is_default != s->is_default)
-			why = "ties; the default endpoint wins ties";
-		else
-			why = "ties; spread key chose";
-		off += snprintf(c->reason + off, sizeof(c->reason) - off,
-				"; %s: %s", other, why);
-		if (off < sizeof(c->reason) && rs->dist != s->dist &&
-		    runner->numa_distance >= 0)
-			snprintf(c->reason + off, sizeof(c->reason) - off,
-				 ", NUMA distance %d", runner->numa_distance);
-	}
 }
 
 struct ranked {
-	struct score s;
+	struct vext_score s;
 	struct ibv_dma_choice c;
 };
 
@@ -458,8 +330,8 @@ int vext_policy_rank(const struct vext_topo *t,
 {
 	static const struct ibv_dma_path_hints auto_hints;
 	const struct ibv_dma_path_hints *h = hints ? hints : &auto_hints;
-	struct ranked r[VEXT_MAX_EPS];
-	struct src_view v;
+	struct ranked *r;
+	struct vext_src_view v;
 	uint32_t src_flags = 0, choice_flags = 0;
 	uint64_t key;
 	size_t i, first = 0, ties = 1, cap = *nr_out;
@@ -487,7 +359,12 @@ int vext_policy_rank(const struct vext_topo *t,
 	}
 
 	build_src(t, src, h, &v, &src_flags);
+	vext_reason_source(&v);
 
+	/* On the heap: a library call keeps its stack small. */
+	r = calloc(nr_eps, sizeof(*r));
+	if (!r)
+		return vext_err(ENOMEM, "out of memory");
 	for (i = 0; i < nr_eps; i++) {
 		memset(&r[i].c, 0, sizeof(r[i].c));
 		score_ep(t, &v, &eps[i], &r[i].s, &r[i].c);
@@ -507,22 +384,26 @@ int vext_policy_rank(const struct vext_topo *t,
 			if (r[i].s.index == h->endpoint)
 				break;
 		first = i;
-		if (!r[first].s.usable)
-			return vext_err(EOPNOTSUPP,
-					"endpoint %u of %s cannot be used on this host (%s)",
-					h->endpoint, r[first].c.ep.ibdev,
-					r[first].c.ep.flags &
-							IBV_DMA_EP_FLAG_NEEDS_KERNEL_ATTR ?
-						"the kernel has no endpoint attribute" :
-						"the provider library lacks the entry point");
-		if (!r[first].s.reach)
-			return vext_err(EXDEV,
-					"endpoint %u of %s cannot reach %s",
-					h->endpoint, r[first].c.ep.ibdev,
-					v.words);
+		if (!r[first].s.usable) {
+			ret = vext_err(EOPNOTSUPP,
+				       "endpoint %u of %s cannot be used on this host (%s)",
+				       h->endpoint, r[first].c.ep.ibdev,
+				       r[first].c.ep.flags &
+						       IBV_DMA_EP_FLAG_NEEDS_KERNEL_ATTR ?
+					       "the kernel has no endpoint attribute" :
+					       "the provider library lacks the entry point");
+			goto out;
+		}
+		if (!r[first].s.reach) {
+			ret = vext_err(EXDEV,
+				       "endpoint %u of %s cannot reach %s",
+				       h->endpoint, r[first].c.ep.ibdev,
+				       v.words);
+			goto out;
+		}
 		break;
 	default:
-		if (v.kind == SRC_NONE) {
+		if (v.kind == VEXT_SRC_NONE) {
 			for (i = 0; i < nr_eps; i++)
 				if (r[i].s.is_default)
 					break;
@@ -565,21 +446,24 @@ int vext_policy_rank(const struct vext_topo *t,
 			lead = "explicit request: chose ";
 		else if (i == 0 && (choice_flags & IBV_DMA_CHOICE_TIED))
 			lead = "tie spread by key: chose ";
-		explain(&v, &out[i], &r[i].s, lead,
+		vext_reason_explain(&v, &out[i], &r[i].s, lead,
 			has_runner ? &r[1].c : NULL, &r[1].s);
 	}
 	*nr_out = nr_eps;
-	return 0;
+out:
+	free(r);
+	return ret;
 }
 
-static void score_of_choice(const struct ibv_dma_choice *c, struct score *s)
+static void score_of_choice(const struct ibv_dma_choice *c, struct vext_score *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->usable = !(c->ep.flags & IBV_DMA_EP_FLAG_UNAVAILABLE);
 	s->reach = c->flags & IBV_DMA_CHOICE_UNREACHABLE ? 0 :
 		   c->flags & IBV_DMA_CHOICE_P2P_HOST_BRIDGE ? 1 : 2;
 	s->cls = (int)c->path_class;
-	s->dist = c->numa_distance;
+	/* Unknown ranks last, as in score_ep(). */
+	s->dist = c->numa_distance < 0 ? DIST_UNKNOWN : c->numa_distance;
 	s->bw = (uint64_t)c->ep.link_speed * c->ep.link_width;
 	s->is_default = !!(c->ep.flags & IBV_DMA_EP_FLAG_DEFAULT);
 }
@@ -599,7 +483,7 @@ int vext_choice_check(const struct ibv_dma_choice *c)
 static int cmp_choice(const void *pa, const void *pb)
 {
 	const struct ibv_dma_choice *a = pa, *b = pb;
-	struct score sa, sb;
+	struct vext_score sa, sb;
 	int r;
 
 	score_of_choice(a, &sa);
@@ -611,7 +495,7 @@ static int cmp_choice(const void *pa, const void *pb)
 void vext_policy_rank_devices(struct ibv_dma_choice *best, size_t n,
 			      uint64_t key)
 {
-	struct score s0, si;
+	struct vext_score s0, si;
 	size_t ties = 1;
 
 	qsort(best, n, sizeof(*best), cmp_choice);

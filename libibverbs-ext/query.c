@@ -1,18 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 /*
- * What backs a dma-buf. The kernel's describe ioctl answers when present
- * (origin KERNEL); otherwise the answer is inferred from /proc/self/fdinfo
- * (size and exporter name) with a table of exporters whose memory is known
- * to be CPU memory. Names that do not say what the memory is stay UNKNOWN:
- * the library never guesses.
+ * What backs a dma-buf. /proc/self/fdinfo names the exporter and the size;
+ * the kernel's describe ioctl, when present, says what backs the buffer
+ * (origin KERNEL, kernel_describe.c). Otherwise the answer is inferred from
+ * the exporter's name with a table of exporters whose memory is known to be
+ * CPU memory. Names that do not say what the memory is stay UNKNOWN: the
+ * library never guesses.
  */
 #include <errno.h>
-#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -20,42 +19,18 @@
 #include <linux/magic.h>
 
 #include "ext_internal.h"
-#include "kernel-abi/dma_buf_describe.h"
 
 /*
- * Exporter names (dma_buf_export_info.exp_name) whose memory is system
- * memory. The system and CMA heaps name their buffers after the heap.
- * Deliberately absent: "drm" (every GEM driver using drm_gem_prime_export
- * reports it, VRAM or not), GPU drivers that can export VRAM or system
- * memory (amdgpu, i915, xe, nouveau, nvidia), and everything unlisted.
+ * Parse the dma-buf part of an fdinfo text; -ENOTTY if it is not one. The
+ * kernel prints pos, flags, mnt_id, ino, size, count and exp_name before
+ * the buffer's name, which any holder of the fd may set (DMA_BUF_SET_NAME)
+ * and which may contain newlines: the first line of each key is the
+ * kernel's, every later one is ignored.
  */
-static const struct {
-	const char *name;
-	enum ibv_dmabuf_source source;
-} exporters[] = {
-	{ "udmabuf", IBV_DMABUF_SOURCE_SYSTEM },
-	{ "system", IBV_DMABUF_SOURCE_SYSTEM },
-	{ "system-uncached", IBV_DMABUF_SOURCE_SYSTEM },
-	{ "reserved", IBV_DMABUF_SOURCE_SYSTEM },	/* CMA heap, DT default */
-	{ "linux,cma", IBV_DMABUF_SOURCE_SYSTEM },	/* CMA heap */
-	{ "default_cma_region", IBV_DMABUF_SOURCE_SYSTEM }, /* CMA heap */
-};
-
-int vext_exporter_source(const char *exp_name)
-{
-	size_t i;
-
-	for (i = 0; i < VEXT_ARRAY_SIZE(exporters); i++)
-		if (!strcmp(exporters[i].name, exp_name))
-			return exporters[i].source;
-	return IBV_DMABUF_SOURCE_UNKNOWN;
-}
-
-/* Parse the dma-buf part of an fdinfo text; -ENOTTY if it is not one. */
 int vext_parse_fdinfo(const char *text, struct ibv_dmabuf_info *info)
 {
 	const char *line = text;
-	bool have_exp = false, have_size = false;
+	bool have_exp = false, have_size = false, have_ino = false;
 
 	while (line && *line) {
 		const char *nl = strchr(line, '\n');
@@ -69,7 +44,8 @@ int vext_parse_fdinfo(const char *text, struct ibv_dmabuf_info *info)
 			val++;
 			while (val < line + len && (*val == '\t' || *val == ' '))
 				val++;
-			if (klen == 8 && !strncmp(line, "exp_name", 8)) {
+			if (klen == 8 && !strncmp(line, "exp_name", 8) &&
+			    !have_exp) {
 				size_t vlen = (size_t)(line + len - val);
 
 				if (vlen >= sizeof(info->exporter))
@@ -77,13 +53,18 @@ int vext_parse_fdinfo(const char *text, struct ibv_dmabuf_info *info)
 				memcpy(info->exporter, val, vlen);
 				info->exporter[vlen] = '\0';
 				have_exp = true;
-			} else if (klen == 4 && !strncmp(line, "size", 4)) {
+			} else if (klen == 4 && !strncmp(line, "size", 4) &&
+				   !have_size) {
 				char *end;
 
 				info->size = strtoull(val, &end, 10);
 				have_size = end != val;
-			} else if (klen == 3 && !strncmp(line, "ino", 3)) {
+				if (!have_size)
+					break;
+			} else if (klen == 3 && !strncmp(line, "ino", 3) &&
+				   !have_ino) {
 				info->inode = strtoull(val, NULL, 10);
+				have_ino = true;
 			}
 		}
 		line = nl ? nl + 1 : NULL;
@@ -128,62 +109,6 @@ static int not_a_dmabuf(int fd, const struct stat *st)
 	return vext_err(ENOTTY, "fd %d is %s, not a dma-buf", fd, what);
 }
 
-static void from_kernel(struct dma_buf_describe *d,
-			struct ibv_dmabuf_info *info)
-{
-	int types = 0;
-
-	d->exp_name[sizeof(d->exp_name) - 1] = '\0';
-	if (d->types & DMA_BUF_MEM_SYSTEM)
-		types |= 1 << IBV_DMABUF_SOURCE_SYSTEM;
-	if (d->types & DMA_BUF_MEM_P2P)
-		types |= 1 << IBV_DMABUF_SOURCE_P2P;
-	if (d->types & DMA_BUF_MEM_PRIVATE)
-		types |= 1 << IBV_DMABUF_SOURCE_PRIVATE;
-	switch (types) {
-	case 0:
-		/*
-		 * The exporter has no describe op: what its name tells is all
-		 * there is, as on kernels without the ioctl.
-		 */
-		info->source = vext_exporter_source(d->exp_name);
-		if (info->source)
-			types = 1 << info->source;
-		info->flags |= IBV_DMABUF_INFO_EXPORTER_UNDESCRIBED;
-		break;
-	case 1 << IBV_DMABUF_SOURCE_SYSTEM:
-		info->source = IBV_DMABUF_SOURCE_SYSTEM;
-		break;
-	case 1 << IBV_DMABUF_SOURCE_P2P:
-		info->source = IBV_DMABUF_SOURCE_P2P;
-		break;
-	case 1 << IBV_DMABUF_SOURCE_PRIVATE:
-		info->source = IBV_DMABUF_SOURCE_PRIVATE;
-		break;
-	default:
-		info->source = IBV_DMABUF_SOURCE_MIXED;
-		break;
-	}
-	info->types = types;
-	info->origin = d->types ? IBV_DMABUF_ORIGIN_KERNEL :
-				  IBV_DMABUF_ORIGIN_INFERRED;
-	info->numa_node = d->numa_node;
-	if (d->attrs & DMA_BUF_DESC_NUMA_MIXED)
-		info->flags |= IBV_DMABUF_INFO_NUMA_MIXED;
-	if (d->attrs & DMA_BUF_DESC_MMIO_WC)
-		info->flags |= IBV_DMABUF_INFO_MMIO_WC;
-	if (d->attrs & DMA_BUF_DESC_MMIO_UC)
-		info->flags |= IBV_DMABUF_INFO_MMIO_UC;
-	if (d->types & DMA_BUF_MEM_P2P)
-		snprintf(info->provider, sizeof(info->provider),
-			 "%04x:%02x:%02x.%x", d->provider_segment,
-			 d->provider_bus, d->provider_devfn >> 3,
-			 d->provider_devfn & 7);
-	info->size = d->size;
-	snprintf(info->exporter, sizeof(info->exporter), "%.*s",
-		 (int)sizeof(d->exp_name), d->exp_name);
-}
-
 /*
  * Is fd a dma-buf, and how big: two syscalls, for callers that need no
  * description (a registration whose device has one usable endpoint).
@@ -223,12 +148,8 @@ int vext_dmabuf_size(int fd, uint64_t *size)
 	return 0;
 }
 
-/* Set once a genuine dma-buf answered ENOTTY to the describe ioctl. */
-static atomic_bool no_describe_ioctl;
-
 int ibv_query_dmabuf(int fd, struct ibv_dmabuf_info *info)
 {
-	struct dma_buf_describe desc;
 	char path[64], text[1024];
 	struct stat st;
 	ssize_t n;
@@ -246,26 +167,7 @@ int ibv_query_dmabuf(int fd, struct ibv_dmabuf_info *info)
 	memset(info, 0, sizeof(*info));
 	info->numa_node = -1;
 
-	/*
-	 * The describe ioctl is a property of the kernel, not of the buffer:
-	 * once it is known to be missing, go straight to fdinfo.
-	 */
-	if (!atomic_load_explicit(&no_describe_ioctl, memory_order_relaxed)) {
-		memset(&desc, 0, sizeof(desc));
-		if (!ioctl(fd, DMA_BUF_IOCTL_DESCRIBE, &desc)) {
-			from_kernel(&desc, info);
-			if (fstat(fd, &st) == 0)
-				info->inode = st.st_ino;
-			return 0;
-		}
-		if (errno != ENOTTY)
-			return vext_err(errno,
-					"dma-buf describe ioctl on fd %d: %s",
-					fd, strerror(errno));
-		atomic_store_explicit(&no_describe_ioctl, true,
-				      memory_order_relaxed);
-	}
-
+	/* fdinfo names the exporter; the kernel, if it can, says the rest. */
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
 	pfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pfd < 0)
@@ -279,117 +181,10 @@ int ibv_query_dmabuf(int fd, struct ibv_dmabuf_info *info)
 	if (vext_parse_fdinfo(text, info))
 		return vext_err(ENOTTY, "fd %d: fdinfo has no dma-buf exporter",
 				fd);
-	return 0;
-}
-
-int ibv_describe_dmabuf_source(const char *spec, struct ibv_dmabuf_info *info)
-{
-	struct vext_topo *t;
-	const struct vext_pci *pci;
-	char addr[IBV_EXT_PCI_ADDR_LEN];
-	const char *arg;
-
-	if (!spec || !info)
-		return vext_err(EINVAL, "spec or info is NULL");
-	if (info->comp_mask)
-		return vext_err(EOPNOTSUPP, "info: unknown comp_mask bits 0x%x",
-				info->comp_mask);
-	memset(info, 0, sizeof(*info));
-	info->numa_node = -1;
-	info->origin = IBV_DMABUF_ORIGIN_DESCRIBED;
-	snprintf(info->exporter, sizeof(info->exporter), "described");
-
-	if (!strcmp(spec, "unknown"))
+	ret = vext_kernel_describe(fd, info);
+	if (ret == ENOTTY)
 		return 0;
-	if (!strcmp(spec, "private")) {
-		info->source = IBV_DMABUF_SOURCE_PRIVATE;
-		info->types = 1u << info->source;
-		return 0;
-	}
-	if (!strcmp(spec, "system") || !strncmp(spec, "system:", 7)) {
-		info->source = IBV_DMABUF_SOURCE_SYSTEM;
-		info->types = 1u << info->source;
-		if (spec[6] == '\0')
-			return 0;
-		arg = spec + 7;
-		if (strncmp(arg, "node=", 5) == 0) {
-			char *end;
-			long node = strtol(arg + 5, &end, 10);
-
-			if (end != arg + 5 && !*end && node >= 0 &&
-			    node < VEXT_MAX_NODES) {
-				t = vext_topo_get();
-				if (!t)
-					return errno;
-				if (node >= t->max_node ||
-				    !t->node_online[node])
-					return vext_err(ENODEV,
-							"source '%s': NUMA node %ld is not online",
-							spec, node);
-				info->numa_node = (int)node;
-				return 0;
-			}
-		}
-		return vext_err(EINVAL,
-				"source '%s': expected system:node=N", spec);
-	}
-	if (!strncmp(spec, "p2p:", 4)) {
-		arg = spec + 4;
-		/* Accept "bb:dd.f" for segment 0. */
-		if (strlen(arg) == 7)
-			snprintf(addr, sizeof(addr), "0000:%s", arg);
-		else
-			snprintf(addr, sizeof(addr), "%s", arg);
-		if (!vext_is_pci_addr(addr))
-			return vext_err(EINVAL,
-					"source '%s': expected p2p:DDDD:BB:DD.F",
-					spec);
-		t = vext_topo_get();
-		if (!t)
-			return errno;
-		pci = vext_topo_pci(t, addr);
-		if (!pci)
-			return vext_err(ENODEV,
-					"source '%s': no PCI function %s in %s",
-					spec, addr, t->root);
-		info->source = IBV_DMABUF_SOURCE_P2P;
-		info->types = 1u << info->source;
-		info->numa_node = pci->numa_node;
-		snprintf(info->provider, sizeof(info->provider), "%s",
-			 pci->addr);
-		return 0;
-	}
-	return vext_err(EINVAL,
-			"source '%s': expected system[:node=N], p2p:ADDR, private or unknown",
-			spec);
-}
-
-const char *ibv_dmabuf_source_str(enum ibv_dmabuf_source source)
-{
-	switch (source) {
-	case IBV_DMABUF_SOURCE_SYSTEM:
-		return "system";
-	case IBV_DMABUF_SOURCE_P2P:
-		return "p2p";
-	case IBV_DMABUF_SOURCE_PRIVATE:
-		return "private";
-	case IBV_DMABUF_SOURCE_MIXED:
-		return "mixed";
-	default:
-		return "unknown";
-	}
-}
-
-const char *ibv_dmabuf_origin_str(enum ibv_dmabuf_origin origin)
-{
-	switch (origin) {
-	case IBV_DMABUF_ORIGIN_KERNEL:
-		return "kernel";
-	case IBV_DMABUF_ORIGIN_INFERRED:
-		return "inferred";
-	case IBV_DMABUF_ORIGIN_DESCRIBED:
-		return "described";
-	default:
-		return "none";
-	}
+	if (!ret && fstat(fd, &st) == 0)
+		info->inode = st.st_ino;
+	return ret;
 }

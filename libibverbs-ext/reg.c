@@ -3,10 +3,14 @@
  * ibv_reg_dmabuf_mr_ex(): validate, describe the source, choose the
  * endpoint, register through the device's provider backend. Every check
  * that can be made before entering the kernel is made here, so that bad
- * input gets its own errno and reason and nothing is registered.
+ * input gets its reason and nothing is registered. The errno is the one
+ * the kernel and plain ibv_reg_dmabuf_mr() give for the same input (mostly
+ * EINVAL); ibv_ext_last_error() tells the cases apart.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -33,23 +37,44 @@ static int check_access(uint32_t access, uint32_t *out)
 
 	for (i = 0; i < VEXT_ARRAY_SIZE(refused); i++)
 		if (access & refused[i].bit)
-			return vext_err(EACCES,
+			return vext_err(EINVAL,
 					"access: %s is not allowed for dma-buf MRs",
 					refused[i].name);
 	/* Optional bits other than relaxed ordering are dropped, as verbs do. */
 	rest = access & ~(ACCESS_DMABUF | IBV_ACCESS_OPTIONAL_RANGE);
 	if (rest)
-		return vext_err(EACCES, "access: unknown bits 0x%x", rest);
+		return vext_err(EINVAL, "access: unknown bits 0x%x", rest);
 	if (access & (IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC) &&
 	    !(access & IBV_ACCESS_LOCAL_WRITE))
-		return vext_err(EACCES,
+		return vext_err(EINVAL,
 				"access: remote write/atomic requires IBV_ACCESS_LOCAL_WRITE");
 	*out = access & ACCESS_DMABUF;
 	return 0;
 }
 
+/*
+ * What a 32-bit build cannot carry: libibverbs takes the length as size_t
+ * and a dma-buf MR's addr is its offset as a pointer. ptr_max and size_max
+ * are this build's limits (tests pass a 32-bit build's).
+ */
+int vext_check_reg_fits(uint64_t offset, uint64_t length, uint64_t size_max,
+			uint64_t ptr_max)
+{
+	if (length > size_max)
+		return vext_err(EINVAL,
+				"length 0x%llx does not fit this build's %d-bit size_t",
+				(unsigned long long)length,
+				size_max > UINT32_MAX ? 64 : 32);
+	if (offset > ptr_max)
+		return vext_err(EINVAL,
+				"offset 0x%llx does not fit this build's %d-bit pointers (ibv_mr.addr)",
+				(unsigned long long)offset,
+				ptr_max > UINT32_MAX ? 64 : 32);
+	return 0;
+}
+
 static int check_attr(const struct ibv_reg_dmabuf_mr_ex_attr *a,
-		      uint32_t *access)
+		      size_t choice_size, size_t source_size, uint32_t *access)
 {
 	const uint32_t known = IBV_REG_DMABUF_MR_EX_HINTS |
 			       IBV_REG_DMABUF_MR_EX_CHOICE |
@@ -63,11 +88,24 @@ static int check_attr(const struct ibv_reg_dmabuf_mr_ex_attr *a,
 	if ((a->comp_mask & IBV_REG_DMABUF_MR_EX_CHOICE) && !a->choice)
 		return vext_err(EINVAL,
 				"attr: IBV_REG_DMABUF_MR_EX_CHOICE set but choice is NULL");
+	if ((a->comp_mask & IBV_REG_DMABUF_MR_EX_CHOICE) &&
+	    choice_size < VEXT_CHOICE_SIZE_MIN)
+		return vext_err(EINVAL,
+				"attr: choice size %zu is smaller than any version of the struct (%zu)",
+				choice_size, VEXT_CHOICE_SIZE_MIN);
 	if ((a->comp_mask & IBV_REG_DMABUF_MR_EX_SOURCE) && !a->source)
 		return vext_err(EINVAL,
 				"attr: IBV_REG_DMABUF_MR_EX_SOURCE set but source is NULL");
+	if ((a->comp_mask & IBV_REG_DMABUF_MR_EX_SOURCE) &&
+	    source_size < VEXT_INFO_SIZE_MIN)
+		return vext_err(EINVAL,
+				"attr: source size %zu is smaller than any version of the struct (%zu)",
+				source_size, VEXT_INFO_SIZE_MIN);
+	if ((a->comp_mask & IBV_REG_DMABUF_MR_EX_HINTS) && !a->hints)
+		return vext_err(EINVAL,
+				"attr: IBV_REG_DMABUF_MR_EX_HINTS set but hints is NULL");
 	if (a->comp_mask & IBV_REG_DMABUF_MR_EX_HINTS) {
-		ret = vext_validate_hints(&a->hints);
+		ret = vext_validate_hints(a->hints);
 		if (ret)
 			return ret;
 	}
@@ -76,17 +114,20 @@ static int check_attr(const struct ibv_reg_dmabuf_mr_ex_attr *a,
 	if (!a->length)
 		return vext_err(EINVAL, "length is 0");
 	if (a->offset + a->length < a->offset)
-		return vext_err(EOVERFLOW,
+		return vext_err(EINVAL,
 				"offset 0x%llx + length 0x%llx overflows",
 				(unsigned long long)a->offset,
 				(unsigned long long)a->length);
 	if (a->iova + a->length < a->iova)
-		return vext_err(EOVERFLOW,
+		return vext_err(EINVAL,
 				"iova 0x%llx + length 0x%llx overflows",
 				(unsigned long long)a->iova,
 				(unsigned long long)a->length);
+	ret = vext_check_reg_fits(a->offset, a->length, SIZE_MAX, UINTPTR_MAX);
+	if (ret)
+		return ret;
 	if ((a->offset ^ a->iova) & (page - 1))
-		return vext_err(EADDRNOTAVAIL,
+		return vext_err(EINVAL,
 				"iova 0x%llx and offset 0x%llx differ within a page",
 				(unsigned long long)a->iova,
 				(unsigned long long)a->offset);
@@ -97,42 +138,41 @@ static void note_kernel_ep(const struct vext_ibdev *dev,
 			   const struct vext_reg_req *req,
 			   struct ibv_dma_choice *c)
 {
-	size_t len = strlen(c->reason);
+	bool kernel_chose = req->kernel_ep != c->ep.index;
+	size_t i;
 
 	if (!req->kernel_reported)
 		return;
 	c->flags |= IBV_DMA_CHOICE_KERNEL_REPORTED;
-	if (req->kernel_ep != c->ep.index) {
-		size_t i;
-
-		/* The kernel chose (no endpoint was sent); report its choice. */
-		for (i = 0; i < dev->nr_eps; i++)
-			if (dev->eps[i].pub.index == req->kernel_ep)
-				c->ep = dev->eps[i].pub;
-		snprintf(c->reason + len, sizeof(c->reason) - len,
-			 "; the kernel mapped through endpoint %u",
-			 req->kernel_ep);
-	} else {
-		snprintf(c->reason + len, sizeof(c->reason) - len,
-			 "; kernel confirmed endpoint %u", req->kernel_ep);
-	}
+	/* The kernel chose (no endpoint was sent): report its choice. */
+	for (i = 0; kernel_chose && i < dev->nr_eps; i++)
+		if (dev->eps[i].pub.index == req->kernel_ep)
+			c->ep = dev->eps[i].pub;
+	vext_reason_kernel_ep(c, req->kernel_ep, kernel_chose);
 }
 
-struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
-				    struct ibv_reg_dmabuf_mr_ex_attr *attr)
+/* What one registration works on, on the heap (small library stack). */
+struct reg_work {
+	struct ibv_dmabuf_info info;
+	struct ibv_dma_choice choice;
+	struct vext_reg_req req;
+};
+
+struct ibv_mr *_ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
+				     struct ibv_reg_dmabuf_mr_ex_attr *attr,
+				     size_t choice_size, size_t source_size)
 {
 	struct ibv_dma_path_hints hints = { 0 };
-	struct vext_ep cur[VEXT_MAX_EPS];
-	struct ibv_dmabuf_info info = { 0 };
-	struct ibv_dma_choice choice;
+	struct vext_ep *cur = NULL;
+	struct reg_work *w = NULL;
+	struct vext_dev_key key = { 0 };
 	const struct vext_ibdev *dev;
-	struct vext_reg_req req;
-	struct vext_topo *t;
-	struct ibv_mr *mr;
+	struct vext_topo *t = NULL;
+	struct ibv_mr *mr = NULL;
 	const char *name;
 	uint32_t access = 0;
 	uint64_t size = 0;
-	size_t i, n = 1, usable = 0;
+	size_t i, n = 1, nr_eps = 0, usable = 0;
 	bool described = false;
 	int ret;
 
@@ -140,15 +180,18 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 		errno = vext_err(EINVAL, "pd or attr is NULL");
 		return NULL;
 	}
-	ret = check_attr(attr, &access);
+	ret = check_attr(attr, choice_size, source_size, &access);
 	if (ret)
 		goto fail;
 
+	/* The kernel's dma_buf_get(): EBADF, or EINVAL for another file. */
 	ret = vext_dmabuf_size(attr->fd, &size);
+	if (ret == ENOTTY)
+		ret = EINVAL;
 	if (ret)
 		goto fail;
 	if (attr->offset + attr->length > size) {
-		ret = vext_err(ERANGE,
+		ret = vext_err(EINVAL,
 			       "offset 0x%llx + length 0x%llx is beyond the dma-buf's %llu bytes",
 			       (unsigned long long)attr->offset,
 			       (unsigned long long)attr->length,
@@ -156,27 +199,21 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 		goto fail;
 	}
 
-	name = ibv_get_device_name(pd->context->device);
-	t = vext_topo_get();
-	if (!t) {
-		ret = errno;
+	/* The device by its uverbs index: a rename does not lose it. */
+	key.device = pd->context->device;
+	ret = vext_dev_get(&key, &t, &dev);
+	if (ret)
 		goto fail;
-	}
-	dev = vext_topo_ibdev(t, name);
-	if (!dev || !dev->nr_eps) {
-		ret = vext_err(ENODEV, "%s: not found in %s/class/infiniband",
-			       name, t->root);
-		goto fail;
-	}
+	name = dev->name;
 
 	if (attr->comp_mask & IBV_REG_DMABUF_MR_EX_HINTS)
-		hints = attr->hints;
-	for (i = 0; i < dev->nr_eps; i++) {
-		cur[i] = dev->eps[i];
-		if (vext_endpoint_available(dev, &cur[i]))
-			cur[i].pub.flags |= IBV_DMA_EP_FLAG_UNAVAILABLE;
-		else
-			usable++;
+		hints = *attr->hints;
+	w = calloc(1, sizeof(*w));
+	cur = w ? vext_current_eps(t, dev, pd->context, &nr_eps, &usable) :
+		  NULL;
+	if (!cur) {
+		ret = w ? errno : vext_err(ENOMEM, "out of memory");
+		goto fail;
 	}
 	/*
 	 * Describing the buffer costs the kernel a walk of its pages. Only a
@@ -186,72 +223,52 @@ struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 	if (usable > 1 || (attr->comp_mask & IBV_REG_DMABUF_MR_EX_SOURCE) ||
 	    hints.policy == IBV_DMA_PATH_ENDPOINT ||
 	    hints.policy == IBV_DMA_PATH_NUMA) {
-		ret = ibv_query_dmabuf(attr->fd, &info);
+		ret = ibv_query_dmabuf(attr->fd, &w->info);
 		if (ret)
 			goto fail;
 		described = true;
 	} else {
-		info.numa_node = -1;
-		info.size = size;
+		w->info.numa_node = -1;
+		w->info.size = size;
 	}
-	ret = vext_policy_rank(t, &info, &hints, cur, dev->nr_eps, &choice, &n);
+	ret = vext_policy_rank(t, &w->info, &hints, cur, nr_eps, &w->choice,
+			       &n);
 	if (ret)
 		goto fail;
-	ret = vext_choice_check(&choice);
+	ret = vext_choice_check(&w->choice);
 	if (ret)
 		goto fail;
 	if (!described)
-		snprintf(choice.reason, sizeof(choice.reason),
-			 "chose endpoint %u (%s%s%s, node %d): the only endpoint of %s usable here, so the dma-buf was not described",
-			 choice.ep.index,
-			 ibv_dma_endpoint_kind_str(choice.ep.kind),
-			 choice.ep.pci_addr[0] ? " " : "", choice.ep.pci_addr,
-			 choice.ep.numa_node, name);
+		vext_reason_only_endpoint(&w->choice, name);
 
-	memset(&req, 0, sizeof(req));
-	req.pd = pd;
-	req.attr = attr;
-	req.dev = dev;
-	for (i = 0; i < dev->nr_eps; i++)
-		if (dev->eps[i].pub.index == choice.ep.index)
-			req.ep = &dev->eps[i];
-	req.access = access;
-	req.named = hints.policy != IBV_DMA_PATH_AUTO;
-	req.src = &info;
+	w->req.pd = pd;
+	w->req.attr = attr;
+	w->req.dev = dev;
+	for (i = 0; i < nr_eps; i++)
+		if (cur[i].pub.index == w->choice.ep.index)
+			w->req.ep = &cur[i];
+	w->req.access = access;
+	w->req.named = hints.policy != IBV_DMA_PATH_AUTO;
+	w->req.src = &w->info;
 	vext_clear_err();
-	mr = vext_provider_of(dev->drv)->reg(&req);
-	if (!mr)
-		return NULL; /* errno and reason set by the backend */
-
-	note_kernel_ep(dev, &req, &choice);
-	if (attr->comp_mask & IBV_REG_DMABUF_MR_EX_CHOICE)
-		*attr->choice = choice;
-	if (attr->comp_mask & IBV_REG_DMABUF_MR_EX_SOURCE)
-		*attr->source = info;
-	return mr;
-
-fail:
-	errno = ret;
-	return NULL;
-}
-
-struct ibv_mr *vext_reg_plain(struct vext_reg_req *req)
-{
-	const struct ibv_reg_dmabuf_mr_ex_attr *a = req->attr;
-	struct ibv_mr *mr;
-
-	mr = ibv_reg_dmabuf_mr(req->pd, a->offset, a->length, a->iova, a->fd,
-			       (int)req->access);
+	mr = dev->prov->reg(&w->req);
 	if (!mr) {
-		int err = errno;
-
-		if (err == EOPNOTSUPP)
-			errno = vext_err(err,
-					 "%s: ibv_reg_dmabuf_mr: the provider or the kernel has no dma-buf MR support",
-					 req->dev->name);
-		else
-			errno = vext_err(err, "%s: ibv_reg_dmabuf_mr: %s",
-					 req->dev->name, strerror(err));
+		ret = errno; /* the reason is set by the backend */
+		goto fail;
 	}
+
+	note_kernel_ep(dev, &w->req, &w->choice);
+	if (attr->comp_mask & IBV_REG_DMABUF_MR_EX_CHOICE)
+		vext_put_elem(attr->choice, 0, choice_size, &w->choice,
+			      sizeof(w->choice));
+	if (attr->comp_mask & IBV_REG_DMABUF_MR_EX_SOURCE)
+		vext_put_elem(attr->source, 0, source_size, &w->info,
+			      sizeof(w->info));
+	ret = 0;
+fail:
+	free(cur);
+	free(w);
+	vext_topo_put(t);
+	errno = ret;
 	return mr;
 }

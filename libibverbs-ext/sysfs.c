@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 /*
  * sysfs readers. Every path is relative to a tree root (normally /sys, a
- * fixture tree in tests). Readers never fail loudly: they return a negative
- * errno and let the caller note what was skipped.
+ * fixture tree in tests) and given as a printf format; paths are built on
+ * the heap (a library call keeps its stack small). Readers never fail
+ * loudly: they return a negative errno and let the caller note what was
+ * skipped.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -24,18 +26,43 @@ size_t vext_strscpy(char *dst, const char *src, size_t size)
 	return len;
 }
 
-int vext_read_str(const char *root, const char *rel, char *buf, size_t len)
+static char *vext_pathv(const char *root, const char *fmt, va_list ap)
 {
-	char path[PATH_MAX];
+	char *rel, *path;
+
+	if (vasprintf(&rel, fmt, ap) < 0)
+		return NULL;
+	if (asprintf(&path, "%s/%s", root, rel) < 0)
+		path = NULL;
+	free(rel);
+	return path;
+}
+
+char *vext_path(const char *root, const char *fmt, ...)
+{
+	va_list ap;
+	char *path;
+
+	va_start(ap, fmt);
+	path = vext_pathv(root, fmt, ap);
+	va_end(ap);
+	return path;
+}
+
+static int read_strv(const char *root, char *buf, size_t len, const char *fmt,
+		     va_list ap)
+{
+	char *path;
 	ssize_t n;
 	int fd;
 
 	if (len == 0)
 		return -EINVAL;
-	if (snprintf(path, sizeof(path), "%s/%s", root, rel) >=
-	    (int)sizeof(path))
-		return -ENAMETOOLONG;
+	path = vext_pathv(root, fmt, ap);
+	if (!path)
+		return -ENOMEM;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
 	if (fd < 0)
 		return -errno;
 	n = read(fd, buf, len - 1);
@@ -50,6 +77,18 @@ int vext_read_str(const char *root, const char *rel, char *buf, size_t len)
 	while (n > 0 && isspace((unsigned char)buf[n - 1]))
 		buf[--n] = '\0';
 	return (int)n;
+}
+
+int vext_read_str(const char *root, char *buf, size_t len, const char *fmt,
+		  ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = read_strv(root, buf, len, fmt, ap);
+	va_end(ap);
+	return ret;
 }
 
 static int parse_long(const char *s, int base, long *val)
@@ -67,22 +106,30 @@ static int parse_long(const char *s, int base, long *val)
 	return 0;
 }
 
-int vext_read_int(const char *root, const char *rel, long *val)
+int vext_read_int(const char *root, long *val, const char *fmt, ...)
 {
 	char buf[64];
-	int ret = vext_read_str(root, rel, buf, sizeof(buf));
+	va_list ap;
+	int ret;
 
+	va_start(ap, fmt);
+	ret = read_strv(root, buf, sizeof(buf), fmt, ap);
+	va_end(ap);
 	if (ret < 0)
 		return ret;
 	return parse_long(buf, 10, val);
 }
 
-int vext_read_hex(const char *root, const char *rel, unsigned long *val)
+int vext_read_hex(const char *root, unsigned long *val, const char *fmt, ...)
 {
 	char buf[64];
+	va_list ap;
 	long v;
-	int ret = vext_read_str(root, rel, buf, sizeof(buf));
+	int ret;
 
+	va_start(ap, fmt);
+	ret = read_strv(root, buf, sizeof(buf), fmt, ap);
+	va_end(ap);
 	if (ret < 0)
 		return ret;
 	ret = parse_long(buf, 16, &v);
@@ -94,35 +141,46 @@ int vext_read_hex(const char *root, const char *rel, unsigned long *val)
 	return 0;
 }
 
-int vext_resolve(const struct vext_topo *t, const char *rel, char *out,
-		 size_t len)
+char *vext_resolve(const struct vext_topo *t, int *err, const char *fmt, ...)
 {
-	char path[PATH_MAX], real[PATH_MAX];
 	size_t rl = strlen(t->root_real);
+	char *path, *real, *out;
+	bool real_sys = !strcmp(t->root_real, "/");
+	va_list ap;
+	char first;
 
-	char target[PATH_MAX];
-	ssize_t n;
-
-	if (snprintf(path, sizeof(path), "%s/%s", t->root, rel) >=
-	    (int)sizeof(path))
-		return -ENAMETOOLONG;
+	va_start(ap, fmt);
+	path = vext_pathv(t->root, fmt, ap);
+	va_end(ap);
+	if (!path) {
+		*err = -ENOMEM;
+		return NULL;
+	}
 	/* An absolute link leaves a tree that is not the real /sys. */
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n > 0 && target[0] == '/' && strcmp(t->root_real, "/") != 0)
-		return -EXDEV;
-	if (!realpath(path, real))
-		return -errno;
+	if (!real_sys && readlink(path, &first, 1) == 1 && first == '/') {
+		free(path);
+		*err = -EXDEV;
+		return NULL;
+	}
+	real = realpath(path, NULL);
+	*err = real ? 0 : -errno;
+	free(path);
+	if (!real)
+		return NULL;
 	/* The target must stay inside the tree. */
-	if (strcmp(t->root_real, "/") == 0) {
+	if (real_sys) {
 		rl = 0;
 	} else if (strncmp(real, t->root_real, rl) != 0 ||
 		   (real[rl] != '/' && real[rl] != '\0')) {
-		return -EXDEV;
+		free(real);
+		*err = -EXDEV;
+		return NULL;
 	}
-	if (snprintf(out, len, "%s", real[rl] == '/' ? real + rl + 1 :
-			     real + rl) >= (int)len)
-		return -ENAMETOOLONG;
-	return 0;
+	out = strdup(real[rl] == '/' ? real + rl + 1 : real + rl);
+	free(real);
+	if (!out)
+		*err = -ENOMEM;
+	return out;
 }
 
 bool vext_is_pci_addr(const char *s)
@@ -143,19 +201,35 @@ bool vext_is_pci_addr(const char *s)
 
 uint32_t vext_parse_link_speed(const char *s)
 {
-	/* "16.0 GT/s PCIe", older kernels "8 GT/s"; "Unknown" -> 0 */
-	char *end;
-	double gts;
+	/*
+	 * "16.0 GT/s PCIe", older kernels "8 GT/s"; "Unknown" -> 0. Parsed
+	 * digit by digit: strtod() follows the caller's locale, and under
+	 * one with a decimal comma "16.0" would stop at the dot.
+	 */
+	uint32_t mts = 0, scale = 1000;
+	bool digits = false;
 
-	errno = 0;
-	gts = strtod(s, &end);
-	if (errno || end == s || gts <= 0 || gts > 1000)
+	for (; *s >= '0' && *s <= '9'; s++) {
+		mts = mts * 10 + (uint32_t)(*s - '0');
+		if (mts > 1000)
+			return 0;
+		digits = true;
+	}
+	mts *= 1000;
+	if (*s == '.') {
+		for (s++; *s >= '0' && *s <= '9'; s++) {
+			scale /= 10;
+			mts += scale * (uint32_t)(*s - '0');
+			digits = true;
+		}
+	}
+	if (!digits || !mts)
 		return 0;
-	while (*end == ' ')
-		end++;
-	if (strncmp(end, "GT/s", 4) != 0)
+	while (*s == ' ')
+		s++;
+	if (strncmp(s, "GT/s", 4) != 0)
 		return 0;
-	return (uint32_t)(gts * 1000 + 0.5);
+	return mts;
 }
 
 int vext_parse_cpulist(const char *s, int *mask, int max)
@@ -193,4 +267,19 @@ int vext_parse_cpulist(const char *s, int *mask, int max)
 			return -EINVAL;
 	}
 	return count;
+}
+
+void vext_topo_note(struct vext_topo *t, const char *fmt, ...)
+{
+	char buf[VEXT_NOTE_LEN];
+	va_list ap;
+
+	if (t->nr_notes >= VEXT_MAX_NOTES)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	t->notes[t->nr_notes] = strdup(buf);
+	if (t->notes[t->nr_notes])
+		t->nr_notes++;
 }

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 /*
- * UVERBS_METHOD_REG_DMABUF_MR sent on the context's command fd by the
- * library itself, for what no installed provider entry point can express:
- * dma-buf MRs on rxe/siw (rdma-core has no op for them) and the DMA
- * endpoint attribute of this project's kernel series.
+ * dma-buf registrations sent on the context's command fd by the library
+ * itself, for what no installed provider entry point can express: dma-buf
+ * MRs on rxe/siw with an rdma-core that has no op for them, and the DMA
+ * endpoint of this project's kernel series. A kernel that lists DMA
+ * endpoints gets UVERBS_METHOD_REG_MR with the FD, the endpoint when one is
+ * named, and is asked which it used; other kernels get
+ * UVERBS_METHOD_REG_DMABUF_MR, as plain ibv_reg_dmabuf_mr() sends it.
  *
  * The resulting MR must be released by plain ibv_dereg_mr(). libibverbs
  * treats it as a struct verbs_mr (rdma-core's private libibverbs/driver.h):
@@ -23,108 +26,143 @@
 #include <rdma/rdma_user_ioctl.h>
 
 #include "ext_internal.h"
-#include "kernel-abi/reg_dmabuf_mr_endpoint.h"
+#include "kernel-abi/reg_mr_endpoint.h"
 
-#define MAX_ATTRS 12
+void vext_ucmd_init(struct vext_ucmd *cmd, uint16_t object, uint16_t method,
+		    uint32_t driver_id)
+{
+	memset(&cmd->hdr, 0, sizeof(cmd->hdr));
+	cmd->hdr.object_id = object;
+	cmd->hdr.method_id = method;
+	cmd->hdr.driver_id = driver_id;
+	cmd->overflow = false;
+}
 
-/* The ioctl header with room for its flexible array of attributes. */
-struct reg_cmd {
-	union {
-		struct ib_uverbs_ioctl_hdr hdr;
-		uint64_t buf[(sizeof(struct ib_uverbs_ioctl_hdr) +
-			      MAX_ATTRS * sizeof(struct ib_uverbs_attr)) /
-			     sizeof(uint64_t)];
-	};
-};
-
-static struct ib_uverbs_attr *next_attr(struct reg_cmd *cmd, uint16_t id,
+/* The next attribute, or NULL (and the command refused) when full. */
+static struct ib_uverbs_attr *next_attr(struct vext_ucmd *cmd, uint16_t id,
 					uint16_t flags)
 {
-	struct ib_uverbs_attr *a = &cmd->hdr.attrs[cmd->hdr.num_attrs++];
+	struct ib_uverbs_attr *a;
 
+	if (cmd->hdr.num_attrs >= VEXT_UCMD_MAX_ATTRS) {
+		cmd->overflow = true;
+		return NULL;
+	}
+	a = &cmd->hdr.attrs[cmd->hdr.num_attrs++];
 	memset(a, 0, sizeof(*a));
 	a->attr_id = id;
 	a->flags = flags;
 	return a;
 }
 
-static void attr_in(struct reg_cmd *cmd, uint16_t id, uint64_t val,
-		    uint16_t len, uint16_t flags)
+struct ib_uverbs_attr *vext_ucmd_in(struct vext_ucmd *cmd, uint16_t id,
+				    uint64_t val, uint16_t len, uint16_t flags)
 {
 	struct ib_uverbs_attr *a = next_attr(cmd, id, flags);
 
 	/* Inputs of up to 8 bytes travel inline in data. */
-	a->len = len;
-	a->data = val;
-}
-
-static struct ib_uverbs_attr *attr_out(struct reg_cmd *cmd, uint16_t id,
-				       void *ptr, uint16_t len)
-{
-	struct ib_uverbs_attr *a = next_attr(cmd, id, 0);
-
-	a->len = len;
-	a->data = (uintptr_t)ptr;
+	if (a) {
+		a->len = len;
+		a->data = val;
+	}
 	return a;
 }
 
-bool vext_kernel_has_ep_attr(const struct vext_ibdev *dev)
+struct ib_uverbs_attr *vext_ucmd_out(struct vext_ucmd *cmd, uint16_t id,
+				     void *ptr, uint16_t len)
 {
-	return dev->kernel_eps;
+	struct ib_uverbs_attr *a = next_attr(cmd, id, 0);
+
+	if (a) {
+		a->len = len;
+		a->data = (uintptr_t)ptr;
+	}
+	return a;
 }
 
-static int reg_failed(struct vext_reg_req *req, int err, bool send_ep)
+int vext_ucmd_exec(struct vext_ucmd *cmd, int cmd_fd)
 {
-	const char *name = req->dev->name;
-	struct ibv_dmabuf_info described = { 0 };
+	if (cmd->overflow)
+		return vext_err(E2BIG,
+				"uverbs command %u/%u: more than %d attributes (library bug)",
+				cmd->hdr.object_id, cmd->hdr.method_id,
+				VEXT_UCMD_MAX_ATTRS);
+	cmd->hdr.length = (uint16_t)(sizeof(cmd->hdr) +
+				     cmd->hdr.num_attrs * sizeof(cmd->hdr.attrs[0]));
+	if (ioctl(cmd_fd, RDMA_VERBS_IOCTL, &cmd->hdr))
+		return errno;
+	return 0;
+}
 
-	/* An undescribed buffer (fast path): describe it now, for the reason. */
-	if (err == EOPNOTSUPP && req->src && !req->src->origin &&
-	    !ibv_query_dmabuf(req->attr->fd, &described))
-		req->src = &described;
+/* UVERBS_METHOD_REG_DMABUF_MR: kernels without DMA endpoints. */
+static struct ib_uverbs_attr *put_reg_dmabuf_mr(struct vext_ucmd *cmd,
+						const struct vext_reg_req *req,
+						uint32_t driver_id,
+						uint32_t *lkey, uint32_t *rkey)
+{
+	const struct ibv_reg_dmabuf_mr_ex_attr *a = req->attr;
+	struct ib_uverbs_attr *handle;
 
-	switch (err) {
-	case EPROTONOSUPPORT:
-		if (send_ep)
-			return vext_err(EOPNOTSUPP,
-					"%s endpoint %u: this kernel does not know the DMA endpoint attribute of REG_DMABUF_MR",
-					name, req->ep->pub.index);
-		return vext_err(EOPNOTSUPP,
-				"%s: this kernel has no REG_DMABUF_MR method",
-				name);
-	case EOPNOTSUPP:
-		/* A kernel that describes dma-bufs has the series: it refused this memory. */
-		if (req->src && (req->src->origin == IBV_DMABUF_ORIGIN_KERNEL ||
-				 req->src->flags & IBV_DMABUF_INFO_EXPORTER_UNDESCRIBED))
-			return vext_err(EOPNOTSUPP,
-					"%s: the driver cannot access this memory (%s, exporter %s%s)",
-					name, ibv_dmabuf_source_str(req->src->source),
-					req->src->exporter,
-					req->src->flags & IBV_DMABUF_INFO_EXPORTER_UNDESCRIBED ?
-						", which does not describe it" : "");
-		return vext_err(EOPNOTSUPP,
-				"%s: this kernel's driver has no dma-buf MR support (reg_user_mr_dmabuf)",
-				name);
-	case EACCES:
-		return vext_err(EACCES,
-				"%s: write access needs a dma-buf opened for writing",
-				name);
-	case EIO:
-		return vext_err(EIO,
-				"%s: the kernel refused the exporter's description of the buffer",
-				name);
-	case EXDEV:
-		if (!send_ep)
-			return vext_err(EXDEV,
-					"%s: no DMA endpoint the kernel may choose can reach the dma-buf's memory (kernel: P2P not possible)",
-					name);
-		return vext_err(EXDEV,
-				"%s endpoint %u cannot reach the dma-buf's memory (kernel: P2P not possible)",
-				name, req->ep->pub.index);
-	default:
-		return vext_err(err, "%s: REG_DMABUF_MR: %s", name,
-				strerror(err));
-	}
+	vext_ucmd_init(cmd, UVERBS_OBJECT_MR, UVERBS_METHOD_REG_DMABUF_MR,
+		       driver_id);
+	handle = vext_ucmd_in(cmd, UVERBS_ATTR_REG_DMABUF_MR_HANDLE, 0, 0,
+			      UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, UVERBS_ATTR_REG_DMABUF_MR_PD_HANDLE, req->pd->handle,
+		     0, UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, UVERBS_ATTR_REG_DMABUF_MR_OFFSET, a->offset, 8,
+		     UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, UVERBS_ATTR_REG_DMABUF_MR_LENGTH, a->length, 8,
+		     UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, UVERBS_ATTR_REG_DMABUF_MR_IOVA, a->iova, 8,
+		     UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, UVERBS_ATTR_REG_DMABUF_MR_FD, (uint32_t)a->fd, 4,
+		     UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, UVERBS_ATTR_REG_DMABUF_MR_ACCESS_FLAGS, req->access,
+		     4, UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_out(cmd, UVERBS_ATTR_REG_DMABUF_MR_RESP_LKEY, lkey, 4);
+	vext_ucmd_out(cmd, UVERBS_ATTR_REG_DMABUF_MR_RESP_RKEY, rkey, 4);
+	return handle;
+}
+
+/*
+ * UVERBS_METHOD_REG_MR with the FD: the DMA endpoint to map through, when
+ * one is named (sent as mandatory, so that a kernel that does not know it
+ * refuses with EPROTONOSUPPORT instead of silently ignoring it), and the
+ * endpoint the kernel used. The one place that knows that uAPI.
+ */
+static struct ib_uverbs_attr *put_reg_mr(struct vext_ucmd *cmd,
+					 const struct vext_reg_req *req,
+					 uint32_t driver_id, bool send_endpoint,
+					 uint32_t *lkey, uint32_t *rkey,
+					 uint32_t *used_ep,
+					 struct ib_uverbs_attr **resp_ep)
+{
+	const struct ibv_reg_dmabuf_mr_ex_attr *a = req->attr;
+	struct ib_uverbs_attr *handle;
+
+	vext_ucmd_init(cmd, UVERBS_OBJECT_MR, VEXT_METHOD_REG_MR, driver_id);
+	handle = vext_ucmd_in(cmd, VEXT_REG_MR_HANDLE, 0, 0,
+			      UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, VEXT_REG_MR_PD_HANDLE, req->pd->handle, 0,
+		     UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, VEXT_REG_MR_IOVA, a->iova, 8, UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, VEXT_REG_MR_LENGTH, a->length, 8,
+		     UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, VEXT_REG_MR_ACCESS_FLAGS, req->access, 4,
+		     UVERBS_ATTR_F_MANDATORY);
+	/* A raw fd travels in data, with no length. */
+	vext_ucmd_in(cmd, VEXT_REG_MR_FD, (uint64_t)(int64_t)a->fd, 0,
+		     UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_in(cmd, VEXT_REG_MR_FD_OFFSET, a->offset, 8,
+		     UVERBS_ATTR_F_MANDATORY);
+	vext_ucmd_out(cmd, VEXT_REG_MR_RESP_LKEY, lkey, 4);
+	vext_ucmd_out(cmd, VEXT_REG_MR_RESP_RKEY, rkey, 4);
+	if (send_endpoint)
+		vext_ucmd_in(cmd, VEXT_REG_MR_DMA_ENDPOINT, req->ep->pub.index, 4,
+			     UVERBS_ATTR_F_MANDATORY);
+	/* Optional: a kernel without endpoints leaves it unwritten. */
+	*resp_ep = vext_ucmd_out(cmd, VEXT_REG_MR_RESP_DMA_ENDPOINT, used_ep, 4);
+	return handle;
 }
 
 struct ibv_mr *vext_reg_uverbs(struct vext_reg_req *req, uint32_t driver_id,
@@ -134,7 +172,7 @@ struct ibv_mr *vext_reg_uverbs(struct vext_reg_req *req, uint32_t driver_id,
 	struct ibv_pd *pd = req->pd;
 	struct ib_uverbs_attr *handle, *resp_ep = NULL;
 	struct vext_verbs_mr *vmr;
-	struct reg_cmd cmd;
+	struct vext_ucmd cmd;
 	uint32_t lkey = 0, rkey = 0, used_ep = 0;
 	int err;
 
@@ -144,45 +182,17 @@ struct ibv_mr *vext_reg_uverbs(struct vext_reg_req *req, uint32_t driver_id,
 		return NULL;
 	}
 
-	memset(&cmd.hdr, 0, sizeof(cmd.hdr));
-	cmd.hdr.object_id = UVERBS_OBJECT_MR;
-	cmd.hdr.method_id = UVERBS_METHOD_REG_DMABUF_MR;
-	cmd.hdr.driver_id = driver_id;
+	if (send_endpoint || req->dev->kernel_eps)
+		handle = put_reg_mr(&cmd, req, driver_id, send_endpoint, &lkey,
+				    &rkey, &used_ep, &resp_ep);
+	else
+		handle = put_reg_dmabuf_mr(&cmd, req, driver_id, &lkey, &rkey);
 
-	handle = next_attr(&cmd, UVERBS_ATTR_REG_DMABUF_MR_HANDLE,
-			   UVERBS_ATTR_F_MANDATORY);
-	attr_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_PD_HANDLE, pd->handle, 0,
-		UVERBS_ATTR_F_MANDATORY);
-	attr_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_OFFSET, a->offset, 8,
-		UVERBS_ATTR_F_MANDATORY);
-	attr_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_LENGTH, a->length, 8,
-		UVERBS_ATTR_F_MANDATORY);
-	attr_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_IOVA, a->iova, 8,
-		UVERBS_ATTR_F_MANDATORY);
-	attr_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_FD, (uint32_t)a->fd, 4,
-		UVERBS_ATTR_F_MANDATORY);
-	attr_in(&cmd, UVERBS_ATTR_REG_DMABUF_MR_ACCESS_FLAGS, req->access, 4,
-		UVERBS_ATTR_F_MANDATORY);
-	attr_out(&cmd, UVERBS_ATTR_REG_DMABUF_MR_RESP_LKEY, &lkey, 4);
-	attr_out(&cmd, UVERBS_ATTR_REG_DMABUF_MR_RESP_RKEY, &rkey, 4);
-	/*
-	 * Mandatory, so that a kernel that does not know the attribute
-	 * refuses (EPROTONOSUPPORT) instead of silently ignoring it.
-	 */
-	if (send_endpoint)
-		attr_in(&cmd, VEXT_ATTR_REG_DMABUF_MR_DMA_ENDPOINT,
-			req->ep->pub.index, 4, UVERBS_ATTR_F_MANDATORY);
-	/* Optional: older kernels ignore it and leave it unwritten. */
-	if (req->dev->kernel_eps)
-		resp_ep = attr_out(&cmd, VEXT_ATTR_REG_DMABUF_MR_RESP_DMA_ENDPOINT,
-				   &used_ep, 4);
-	cmd.hdr.length = sizeof(cmd.hdr) +
-			 cmd.hdr.num_attrs * sizeof(struct ib_uverbs_attr);
-
-	if (ioctl(pd->context->cmd_fd, RDMA_VERBS_IOCTL, &cmd)) {
-		err = errno;
+	err = vext_ucmd_exec(&cmd, pd->context->cmd_fd);
+	if (err) {
 		free(vmr);
-		errno = reg_failed(req, err, send_endpoint);
+		errno = cmd.overflow ? err :
+				     vext_reason_reg_failure(req, err, send_endpoint);
 		return NULL;
 	}
 

@@ -8,9 +8,20 @@
 
 #include "../libibverbs-ext/ext_internal.h"
 
+/*
+ * Last in the table, it takes every device: its own PCI function, or for
+ * a device without one the PCI function of its netdev, if any.
+ */
+static bool generic_match(struct vext_topo *t, struct vext_ibdev *dev,
+			  const char *devpath, bool has_device)
+{
+	if (!has_device && dev->netdev[0])
+		dev->pci = vext_topo_pci_of_netdev(t, dev->netdev);
+	return true;
+}
+
 static void generic_endpoints(struct vext_topo *t, struct vext_ibdev *dev)
 {
-	(void)t;
 	vext_ep_add(dev, IBV_DMA_EP_PF, dev->pci, IBV_DMA_EP_FLAG_DEFAULT,
 		    dev->netdev);
 }
@@ -32,7 +43,7 @@ static struct ibv_mr *generic_reg(struct vext_reg_req *req)
 
 const struct vext_provider vext_provider_generic = {
 	.name = "generic",
-	.drv = VEXT_DRV_GENERIC,
+	.match = generic_match,
 	.endpoints = generic_endpoints,
 	.reg = generic_reg,
 };

@@ -68,6 +68,34 @@ static bool same_link(const struct vext_pci *a, const struct vext_pci *b)
 	       !strncmp(a->addr, b->addr, 11);
 }
 
+/* A device of an mlx5_core PCI function. */
+static bool mlx5_match(struct vext_topo *t, struct vext_ibdev *dev,
+		       const char *devpath, bool has_device)
+{
+	return dev->pci && !strcmp(dev->pci->driver, "mlx5_core");
+}
+
+/*
+ * Data-direct functions are paired with their PF by the board serial in
+ * VPD, which only root may read (the vpd file is 0600). Say so when that
+ * stopped a pairing, rather than dropping the endpoints silently.
+ */
+static void note_unpaired(struct vext_topo *t, const struct vext_ibdev *dev)
+{
+	const struct vext_pci *denied = NULL;
+	size_t i;
+
+	if (dev->pci->vpd_err == EACCES)
+		denied = dev->pci;
+	for (i = 0; i < t->nr_dd && !denied; i++)
+		if (t->dd[i]->vpd_err == EACCES)
+			denied = t->dd[i];
+	if (denied)
+		vext_topo_note(t, "%s: data-direct functions (%s%s) cannot be paired with it: %s/vpd is readable by root only; calls given a device context ask libmlx5 (mlx5dv_get_data_direct_sysfs_path, rdma-core 54 or later)",
+			       dev->name, t->dd[0]->addr,
+			       t->nr_dd > 1 ? ", ..." : "", denied->addr);
+}
+
 static void mlx5_endpoints(struct vext_topo *t, struct vext_ibdev *dev)
 {
 	size_t i;
@@ -81,11 +109,13 @@ static void mlx5_endpoints(struct vext_topo *t, struct vext_ibdev *dev)
 		    !strcmp(t->dd[i]->serial, dev->pci->serial))
 			vext_ep_add(dev, IBV_DMA_EP_DATA_DIRECT, t->dd[i], 0, "");
 	}
+	if (t->nr_dd && dev->nr_eps == 1)
+		note_unpaired(t, dev);
 
 	for (i = 0; i < t->nr_ibdevs; i++) {
 		const struct vext_ibdev *peer = &t->ibdevs[i];
 
-		if (peer == dev || peer->drv != VEXT_DRV_MLX5 || !peer->pci ||
+		if (peer == dev || peer->prov != &vext_provider_mlx5 || !peer->pci ||
 		    !dev->sys_image_guid ||
 		    peer->sys_image_guid != dev->sys_image_guid ||
 		    same_link(peer->pci, dev->pci))
@@ -95,12 +125,52 @@ static void mlx5_endpoints(struct vext_topo *t, struct vext_ibdev *dev)
 	}
 }
 
+/*
+ * With a context of the device on this machine, libmlx5 tells the
+ * data-direct function the kernel uses, which needs no VPD: the endpoint
+ * sysfs could not pair. Appended to eps (room for VEXT_MAX_EPS).
+ */
+static void mlx5_ctx_endpoints(struct vext_topo *t, const struct vext_ibdev *dev,
+			       struct ibv_context *ctx, struct vext_ep *eps,
+			       size_t *nr_eps)
+{
+	const struct vext_pci *pci;
+	char path[256];
+	size_t i;
+
+	for (i = 0; i < *nr_eps; i++)
+		if (eps[i].pub.kind == IBV_DMA_EP_DATA_DIRECT)
+			return;
+	if (!t->live || dev->kernel_eps || !t->nr_dd ||
+	    *nr_eps >= VEXT_MAX_EPS)
+		return;
+	pthread_once(&dv_once, bind_dv);
+	if (!dv_dd_sysfs_path || dv_dd_sysfs_path(ctx, path, sizeof(path)))
+		return;
+	/* kobject path: "/devices/pci0000:00/.../0000:08:00.0" */
+	pci = vext_topo_pci_of_path(t, path[0] == '/' ? path + 1 : path);
+	if (!pci)
+		return;
+	vext_ep_init(&eps[*nr_eps], dev, *nr_eps, IBV_DMA_EP_DATA_DIRECT, pci, 0,
+		     "");
+	(*nr_eps)++;
+}
+
 static int mlx5_available(const struct vext_ibdev *dev,
-			  const struct vext_ep *ep)
+			  const struct vext_ep *ep, bool remote,
+			  const char **assumed, const char **here)
 {
 	if (ep->pub.kind != IBV_DMA_EP_DATA_DIRECT || dev->kernel_eps)
 		return 0;
 	pthread_once(&dv_once, bind_dv);
+	/* Another machine's tree: what its rdma-core has, not this host's. */
+	if (remote) {
+		*assumed = "rdma-core >= 54 on that machine";
+		*here = dv_reg_dmabuf_mr ?
+				"this host's libmlx5 has mlx5dv_reg_dmabuf_mr too" :
+				"this host's libmlx5 has no mlx5dv_reg_dmabuf_mr";
+		return 0;
+	}
 	if (!dv_reg_dmabuf_mr)
 		return vext_err(EOPNOTSUPP,
 				"%s endpoint %u (data direct): the installed libmlx5 has no mlx5dv_reg_dmabuf_mr (rdma-core 54 or later)",
@@ -163,8 +233,9 @@ static struct ibv_mr *mlx5_reg(struct vext_reg_req *req)
 
 const struct vext_provider vext_provider_mlx5 = {
 	.name = "mlx5",
-	.drv = VEXT_DRV_MLX5,
+	.match = mlx5_match,
 	.endpoints = mlx5_endpoints,
+	.ctx_endpoints = mlx5_ctx_endpoints,
 	.available = mlx5_available,
 	.reg = mlx5_reg,
 };

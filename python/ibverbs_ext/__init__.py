@@ -204,6 +204,7 @@ class EndpointFlags(enum.IntFlag):
     KERNEL_LISTED = 1 << 1
     NEEDS_KERNEL_ATTR = 1 << 2
     UNAVAILABLE = 1 << 3
+    ASSUMED = 1 << 4
 
 
 class PathPolicy(enum.IntEnum):
@@ -361,13 +362,15 @@ class Endpoint:
     link_width: int         # lanes, 0 unknown
     pci: str | None         # None for a virtual endpoint
     via: str | None         # netdev or peer RDMA device
+    assumed: str | None = None  # what another machine is assumed to have (ASSUMED)
 
     @classmethod
     def _from_c(cls, c):
         return cls(ibdev=_s(c.ibdev), index=c.index, kind=_enum(EndpointKind, c.kind),
                    flags=EndpointFlags(c.flags), numa_node=_node(c.numa_node),
                    link_speed=c.link_speed, link_width=c.link_width,
-                   pci=_s(c.pci_addr) or None, via=_s(c.via) or None)
+                   pci=_s(c.pci_addr) or None, via=_s(c.via) or None,
+                   assumed=_s(c.assumed) or None)
 
     @property
     def default(self):
@@ -923,7 +926,7 @@ def reg_dmabuf_mr_ex(pd, dmabuf, length=None, offset=0, iova=None, access=ACCESS
             comp_mask |= _capi.IBV_REG_DMABUF_MR_EX_HINTS
     attr.comp_mask = _int(comp_mask, _U32, "comp_mask")
     if h is not None:
-        attr.hints = h
+        attr.hints = ctypes.pointer(h)
     choice, source = _capi.ibv_dma_choice(), _capi.ibv_dmabuf_info()
     if comp_mask & _capi.IBV_REG_DMABUF_MR_EX_CHOICE:
         attr.choice = ctypes.pointer(choice)

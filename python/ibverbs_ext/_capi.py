@@ -16,7 +16,9 @@ import os
 IBV_EXT_PCI_ADDR_LEN = 16
 IBV_EXT_NAME_LEN = 64
 IBV_EXT_REASON_LEN = 512
+IBV_EXT_ASSUMED_LEN = 128
 IBV_EXT_SYSFS_ROOT_ENV = "IBV_EXT_SYSFS_ROOT"
+IBV_EXT_LOCAL_VIEW_ENV = "IBV_EXT_LOCAL_VIEW"
 
 # The environment variable that names the library file to load (else, when this module runs
 # from the source tree, the build tree's library; else the soname through the loader).
@@ -61,6 +63,7 @@ class ibv_dma_endpoint(ctypes.Structure):
         ("ibdev", ctypes.c_char * IBV_EXT_NAME_LEN),
         ("pci_addr", ctypes.c_char * IBV_EXT_PCI_ADDR_LEN),
         ("via", ctypes.c_char * IBV_EXT_NAME_LEN),
+        ("assumed", ctypes.c_char * IBV_EXT_ASSUMED_LEN),
     ]
 
 
@@ -80,8 +83,8 @@ class ibv_dma_choice(ctypes.Structure):
         ("path_class", ctypes.c_uint32),
         ("flags", ctypes.c_uint32),
         ("numa_distance", ctypes.c_int32),
-        ("ep", ibv_dma_endpoint),
         ("reason", ctypes.c_char * IBV_EXT_REASON_LEN),
+        ("ep", ibv_dma_endpoint),
     ]
 
 
@@ -94,7 +97,7 @@ class ibv_reg_dmabuf_mr_ex_attr(ctypes.Structure):
         ("iova", ctypes.c_uint64),
         ("access", ctypes.c_uint32),
         ("reserved", ctypes.c_uint32),
-        ("hints", ibv_dma_path_hints),
+        ("hints", ctypes.POINTER(ibv_dma_path_hints)),
         ("choice", ctypes.POINTER(ibv_dma_choice)),
         ("source", ctypes.POINTER(ibv_dmabuf_info)),
     ]
@@ -187,30 +190,57 @@ def _proto(dll, name, restype, *argtypes):
     return fn
 
 
-# libibverbs-ext (IBVERBS_EXT_1.0)
+# libibverbs-ext: IBVERBS_EXT_1.0, and the 1.1 calls that take the caller's struct sizes
+# (bound as the header's inline wrappers do: the sizes of the structures above).
 ibv_ext_last_error = _proto(lib, "ibv_ext_last_error", _c.c_char_p)
 ibv_ext_sysfs_note = _proto(lib, "ibv_ext_sysfs_note", _c.c_char_p, _c.c_size_t)
+ibv_ext_drop_topology_cache = _proto(lib, "ibv_ext_drop_topology_cache", None)
 ibv_query_dmabuf = _proto(lib, "ibv_query_dmabuf", _c.c_int, _c.c_int, _P(ibv_dmabuf_info))
 ibv_describe_dmabuf_source = _proto(lib, "ibv_describe_dmabuf_source", _c.c_int,
                                     _c.c_char_p, _P(ibv_dmabuf_info))
 ibv_dmabuf_source_str = _proto(lib, "ibv_dmabuf_source_str", _c.c_char_p, _c.c_uint)
 ibv_dmabuf_origin_str = _proto(lib, "ibv_dmabuf_origin_str", _c.c_char_p, _c.c_uint)
-ibv_query_dma_endpoints = _proto(lib, "ibv_query_dma_endpoints", _c.c_int, _c.c_char_p,
-                                 _P(ibv_dma_endpoint), _P(_c.c_size_t))
+_ibv_query_dma_endpoints = _proto(lib, "_ibv_query_dma_endpoints", _c.c_int, _c.c_char_p,
+                                  _P(ibv_dma_endpoint), _P(_c.c_size_t), _c.c_size_t)
 ibv_dma_endpoint_kind_str = _proto(lib, "ibv_dma_endpoint_kind_str", _c.c_char_p, _c.c_uint)
-ibv_select_dma_endpoint = _proto(lib, "ibv_select_dma_endpoint", _c.c_int, _c.c_char_p,
+_ibv_select_dma_endpoint = _proto(lib, "_ibv_select_dma_endpoint", _c.c_int, _c.c_char_p,
+                                  _P(ibv_dmabuf_info), _P(ibv_dma_path_hints),
+                                  _P(ibv_dma_choice), _c.c_size_t)
+_ibv_rank_dma_endpoints = _proto(lib, "_ibv_rank_dma_endpoints", _c.c_int, _c.c_char_p,
                                  _P(ibv_dmabuf_info), _P(ibv_dma_path_hints),
-                                 _P(ibv_dma_choice))
-ibv_rank_dma_endpoints = _proto(lib, "ibv_rank_dma_endpoints", _c.c_int, _c.c_char_p,
-                                _P(ibv_dmabuf_info), _P(ibv_dma_path_hints),
-                                _P(ibv_dma_choice), _P(_c.c_size_t))
-ibv_rank_dmabuf_devices = _proto(lib, "ibv_rank_dmabuf_devices", _c.c_int, _P(_c.c_char_p),
-                                 _c.c_size_t, _P(ibv_dmabuf_info), _P(ibv_dma_path_hints),
-                                 _P(ibv_dma_choice), _P(_c.c_size_t))
+                                 _P(ibv_dma_choice), _P(_c.c_size_t), _c.c_size_t)
+_ibv_rank_dmabuf_devices = _proto(lib, "_ibv_rank_dmabuf_devices", _c.c_int,
+                                  _P(_c.c_char_p), _c.c_size_t, _P(ibv_dmabuf_info),
+                                  _P(ibv_dma_path_hints), _P(ibv_dma_choice),
+                                  _P(_c.c_size_t), _c.c_size_t)
 ibv_dma_path_class_str = _proto(lib, "ibv_dma_path_class_str", _c.c_char_p, _c.c_uint)
-ibv_reg_dmabuf_mr_ex = _proto(lib, "ibv_reg_dmabuf_mr_ex", _c.c_void_p, _c.c_void_p,
-                              _P(ibv_reg_dmabuf_mr_ex_attr))
+_ibv_reg_dmabuf_mr_ex = _proto(lib, "_ibv_reg_dmabuf_mr_ex", _c.c_void_p, _c.c_void_p,
+                               _P(ibv_reg_dmabuf_mr_ex_attr), _c.c_size_t, _c.c_size_t)
 ibv_alloc_dmabuf = _proto(lib, "ibv_alloc_dmabuf", _c.c_int, _P(ibv_dmabuf_alloc_attr))
+
+
+def ibv_query_dma_endpoints(name, eps, num):
+    return _ibv_query_dma_endpoints(name, eps, num, _c.sizeof(ibv_dma_endpoint))
+
+
+def ibv_select_dma_endpoint(name, source, hints, choice):
+    return _ibv_select_dma_endpoint(name, source, hints, choice, _c.sizeof(ibv_dma_choice))
+
+
+def ibv_rank_dma_endpoints(name, source, hints, ranked, num):
+    return _ibv_rank_dma_endpoints(name, source, hints, ranked, num,
+                                   _c.sizeof(ibv_dma_choice))
+
+
+def ibv_rank_dmabuf_devices(names, num_names, source, hints, ranked, num):
+    return _ibv_rank_dmabuf_devices(names, num_names, source, hints, ranked, num,
+                                    _c.sizeof(ibv_dma_choice))
+
+
+def ibv_reg_dmabuf_mr_ex(pd, attr):
+    return _ibv_reg_dmabuf_mr_ex(pd, attr, _c.sizeof(ibv_dma_choice),
+                                 _c.sizeof(ibv_dmabuf_info))
+
 
 # libibverbs: only what a registration without pyverbs needs, and deregistration.
 ibv_get_device_list = _proto(verbs, "ibv_get_device_list", _P(_c.c_void_p), _P(_c.c_int))

@@ -107,6 +107,20 @@ def test_regbench_usage_errors(regbench, args, frag):
     one_line(run([regbench] + args), frag, rc=2)
 
 
+@pytest.mark.parametrize("args,frag", [
+    # atoi() took "x" for node 0: every number is checked now.
+    (["--path", "numa=x"], "bad --path 'numa=x'"),
+    (["--path", "endpoint=-1"], "bad --path 'endpoint=-1'"),
+    (["--size", "1Q"], "bad --size '1Q'"),
+    (["--op", "swap"], "bad --op 'swap'"),
+])
+def test_xfer_usage_errors(build_dir, args, frag):
+    xfer = os.path.join(build_dir, "tools/xfer/ibv_dmabuf_xfer")
+    if not os.access(xfer, os.X_OK):
+        pytest.skip(f"{xfer} is not built")
+    one_line(run([xfer, "--device", "rxe0"] + args), frag, rc=2)
+
+
 # ------------------------------------------------------------------ backends
 
 

@@ -25,14 +25,36 @@ def test_endpoints_json_matches_expectations(cli, fixtures_dir, expectations, to
 
 
 @pytest.mark.parametrize("topo", TOPOLOGIES)
-def test_select_best_device_is_preferred(cli, fixtures_dir, expectations, topo):
-    """select without --device ranks devices; with stock-usable endpoints only, as here."""
+@pytest.mark.parametrize("view", ["remote", "local"])
+def test_select_best_device_is_preferred(cli, fixtures_dir, expectations, topo, view):
+    """select without --device ranks devices: for the machine the tree describes (its rdma-core
+    assumed: `remote`), or with --local-view as this host (rdma-core 44 here: `stock`)."""
     t = expectations["topologies"][topo]
-    for source, best in t["stock"]["best"].items():
-        out = cli.json("--source", source, "select", root=os.path.join(fixtures_dir, topo))
+    flags = ["--local-view"] if view == "local" else []
+    for source, best in t["stock" if flags else "remote"]["best"].items():
+        out = cli.json(*flags, "--source", source, "select",
+                       root=os.path.join(fixtures_dir, topo))
         assert out["choice"]["endpoint"]["device"] in best["preferred"], (source, out)
         assert out["choice"]["path_class"] == best["class"], (source, out)
         assert out["source"]["origin"] == "described"
+
+
+def test_data_direct_assumed_on_another_machine(cli, fixtures_dir):
+    """A Direct-NIC tree: the GPU goes to the data-direct function, assumed usable with the
+    local-host caveat; --local-view restores this host's answer (the PF, rdma-core 44)."""
+    root = os.path.join(fixtures_dir, "data-direct")
+    eps = {e["index"]: e for e in cli.json("endpoints", "mlx5_0", root=root)}
+    assert eps[1]["kind"] == "data_direct" and eps[1]["available"]
+    assert eps[1]["assumed"] == "rdma-core >= 54 on that machine"
+    out = cli.json("--source", "p2p:0008:03:00.0", "select", "--device", "mlx5_0", root=root)
+    assert out["choice"]["endpoint"]["kind"] == "data_direct", out
+    assert "availability assumed (rdma-core >= 54 on that machine); this host's libmlx5" \
+        in out["choice"]["reason"]
+    out = cli.json("--local-view", "--source", "p2p:0008:03:00.0", "select", "--device",
+                   "mlx5_0", root=root)
+    assert out["choice"]["endpoint"]["kind"] == "pf", out
+    eps = {e["index"]: e for e in cli.json("--local-view", "endpoints", "mlx5_0", root=root)}
+    assert not eps[1]["available"] and eps[1]["assumed"] is None
 
 
 def test_explain_lists_every_endpoint_with_reasons(cli, fixtures_dir):

@@ -13,7 +13,7 @@ MAN = os.path.join(REPO, "libibverbs-ext/man")
 
 def exported_symbols():
     text = open(os.path.join(REPO, "libibverbs-ext/libibverbs-ext.map")).read()
-    return re.findall(r"^\s+(ibv_\w+);", text, re.M)
+    return re.findall(r"^\s+(_?ibv_\w+);", text, re.M)
 
 
 def man_names():
@@ -28,7 +28,8 @@ def man_names():
 
 
 def test_every_symbol_has_a_man_page():
-    missing = set(exported_symbols()) - man_names()
+    # _ibv_x: the size-passing call behind the header's inline ibv_x, documented as ibv_x
+    missing = {s.lstrip("_") for s in exported_symbols()} - man_names()
     assert not missing, f"undocumented: {sorted(missing)}"
 
 
@@ -43,5 +44,5 @@ def test_exported_symbols_of_the_built_library(build_dir):
     if not os.path.exists(lib):
         pytest.skip(f"{lib} not built")
     out = subprocess.run(["objdump", "-T", lib], capture_output=True, text=True, check=True).stdout
-    dyn = {l.split()[-1] for l in out.splitlines() if "IBVERBS_EXT_1.0" in l and " DF " in l}
+    dyn = {l.split()[-1] for l in out.splitlines() if " IBVERBS_EXT_1." in l and " DF " in l}
     assert dyn == set(exported_symbols())

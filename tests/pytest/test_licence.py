@@ -22,7 +22,7 @@ EXCEPTIONS = {
         {"GPL-2.0 WITH Linux-syscall-note"},
         "a copy of the uAPI that kernel-patches/ adds to include/uapi/linux/dma-buf.h, "
         "under that header's licence"),
-    "libibverbs-ext/kernel-abi/reg_dmabuf_mr_endpoint.h": (
+    "libibverbs-ext/kernel-abi/reg_mr_endpoint.h": (
         {"((GPL-2.0 WITH Linux-syscall-note) OR Linux-OpenIB)"},
         "a copy of the uAPI that kernel-patches/ adds to "
         "include/uapi/rdma/ib_user_ioctl_cmds.h, under that header's licence"),

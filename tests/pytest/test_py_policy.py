@@ -5,8 +5,11 @@ tests/fixtures/expectations.json: endpoints of every device, the path class and 
 of every endpoint for every source, the device ranking, hints (NUMA, endpoint, default,
 spread key, node hint for unknown memory) and the broken tree's notes.
 
-The library reads a tree once per process and keeps it (per root): switching roots with
-ibverbs_ext.using_sysfs_root() is what these tests do, never editing a tree in place."""
+The library keeps what it read of a tree (per root): switching roots with
+ibverbs_ext.using_sysfs_root() is what these tests do, never editing a tree in place.
+A fixture tree describes another machine: by default what depends on this host's rdma-core
+is assumed there (the expectations' `remote` answers); IBV_EXT_LOCAL_VIEW=1 judges it by this
+host's (`stock` on a host with rdma-core < 54)."""
 
 import ctypes
 import errno
@@ -40,6 +43,17 @@ def _has_mlx5dv_reg_dmabuf_mr():
 MLX5_DV_DMABUF = _has_mlx5dv_reg_dmabuf_mr()
 
 
+@pytest.fixture(params=["remote", "local"])
+def view(request, monkeypatch):
+    """The view of a fixture tree: another machine's (default), or this host's. Returns the
+    name of the expectations' answers for it."""
+    if request.param == "local":
+        monkeypatch.setenv("IBV_EXT_LOCAL_VIEW", "1")
+        return "remote" if MLX5_DV_DMABUF else "stock"
+    monkeypatch.delenv("IBV_EXT_LOCAL_VIEW", raising=False)
+    return "remote"
+
+
 @pytest.fixture(scope="session")
 def trees():
     d = os.path.join(BUILD, "fixtures")
@@ -71,22 +85,22 @@ def _flags(names):
     return f
 
 
-def _expected_available(dev, ep):
-    """Re-derived: this host can register through an endpoint unless it needs the kernel's
-    endpoint attribute on a tree without a kernel list, or it is data-direct and the
-    installed libmlx5 lacks mlx5dv_reg_dmabuf_mr (rdma-core < 54)."""
+def _expected_available(dev, ep, view):
+    """Re-derived: usable unless it needs the kernel's endpoint attribute on a tree without a
+    kernel list, or it is data-direct and (this host's view) the installed libmlx5 lacks
+    mlx5dv_reg_dmabuf_mr (rdma-core < 54); (another machine's view) that is assumed."""
     kernel_list = all("kernel_listed" in e["flags"] for e in dev["endpoints"])
     if kernel_list:
         return True
     if "needs_kernel_attr" in ep["flags"]:
         return False
     if ep["kind"] == "data_direct":
-        return MLX5_DV_DMABUF
+        return MLX5_DV_DMABUF or os.environ.get("IBV_EXT_LOCAL_VIEW") != "1"
     return True
 
 
 @pytest.mark.parametrize("topo", TOPOLOGIES)
-def test_endpoints_of_every_device(root, topo):
+def test_endpoints_of_every_device(root, topo, view):
     root(topo)
     t = EXPECTED["topologies"][topo]
     for name, dev in t["rdma_devices"].items():
@@ -98,8 +112,14 @@ def test_endpoints_of_every_device(root, topo):
                 (e["index"], e["kind"], e["pci"], e["via"]), (name, g, e)
             assert g.numa_node == (e["numa_node"] if e["numa_node"] >= 0 else None), (name, g)
             assert (g.link_speed, g.link_width) == (e["link_speed"], e["link_width"]), (name, g)
-            assert g.flags & ~ix.EndpointFlags.UNAVAILABLE == _flags(e["flags"]), (name, g)
-            assert g.available == _expected_available(dev, e), (name, g)
+            assert g.flags & ~(ix.EndpointFlags.UNAVAILABLE | ix.EndpointFlags.ASSUMED) == \
+                _flags(e["flags"]), (name, g)
+            assert g.available == _expected_available(dev, e, view), (name, g)
+            # Another machine's view assumes what its rdma-core has, whatever this host has.
+            assumed = os.environ.get("IBV_EXT_LOCAL_VIEW") != "1" and \
+                e["kind"] == "data_direct" and "kernel_listed" not in e["flags"]
+            assert bool(g.flags & ix.EndpointFlags.ASSUMED) == assumed, (name, g)
+            assert g.assumed == ("rdma-core >= 54 on that machine" if assumed else None)
             assert g.default == (g.index == 0)
 
 
@@ -129,11 +149,12 @@ def test_every_endpoint_path_class_and_distance(root, topo):
 
 
 @pytest.mark.parametrize("topo", TOPOLOGIES)
-def test_select_matches_stock_choices(root, topo):
-    """The expectations' `stock` choices are this host's: only stock-usable endpoints."""
+def test_select_matches_expected_choices(root, topo, view):
+    """The expectations' `remote` choices (another machine's tree, its rdma-core assumed) or
+    `stock` ones (this host's view: only what this host can use)."""
     root(topo)
     t = EXPECTED["topologies"][topo]
-    for name, by_spec in t["stock"]["choices"].items():
+    for name, by_spec in t[view]["choices"].items():
         for spec, want in by_spec.items():
             c = ix.rank_dma_endpoints(name, spec)[0]
             assert (c.endpoint.index, c.endpoint.pci or "", ix.path_class_str(c.path_class)) == \
@@ -151,10 +172,10 @@ def test_select_matches_stock_choices(root, topo):
 
 
 @pytest.mark.parametrize("topo", TOPOLOGIES)
-def test_rank_devices_best_first(root, topo):
+def test_rank_devices_best_first(root, topo, view):
     root(topo)
     t = EXPECTED["topologies"][topo]
-    for spec, best in t["stock"]["best"].items():
+    for spec, best in t[view]["best"].items():
         ranked = ix.rank_dmabuf_devices(spec)
         assert sorted(c.ibdev for c in ranked) == sorted(t["rdma_devices"]), (topo, spec)
         top = ranked[0]
@@ -271,12 +292,25 @@ def test_kernel_listed_endpoints(root):
         assert all(e.kernel_listed and e.available for e in eps), eps
 
 
-def test_data_direct_availability_follows_libmlx5(root):
+def test_data_direct_availability_follows_libmlx5(root, monkeypatch):
+    """This host's view: this host's libmlx5 decides. Another machine's: assumed, said so,
+    and the GPU's memory goes to the data-direct function, with this host's caveat."""
     root("data-direct")
+    monkeypatch.setenv("IBV_EXT_LOCAL_VIEW", "1")
     eps = ix.query_dma_endpoints("mlx5_0")
     dd = [e for e in eps if e.kind == ix.EndpointKind.DATA_DIRECT]
     assert dd and dd[0].pci == "0008:04:00.0"
     assert dd[0].available == MLX5_DV_DMABUF
+    assert dd[0].assumed is None
+    monkeypatch.delenv("IBV_EXT_LOCAL_VIEW")
+    dd = [e for e in ix.query_dma_endpoints("mlx5_0") if e.kind == ix.EndpointKind.DATA_DIRECT]
+    assert dd[0].available and dd[0].flags & ix.EndpointFlags.ASSUMED
+    assert dd[0].assumed == "rdma-core >= 54 on that machine"
+    c = ix.select_dma_endpoint("mlx5_0", EXPECTED["topologies"]["data-direct"]["sources"]["GPU0"])
+    assert c.endpoint.kind == ix.EndpointKind.DATA_DIRECT, c.reason
+    assert "availability assumed (rdma-core >= 54 on that machine); this host's libmlx5 " \
+        f"has {'mlx5dv_reg_dmabuf_mr too' if MLX5_DV_DMABUF else 'no mlx5dv_reg_dmabuf_mr'}" \
+        in c.reason, c.reason
 
 
 def test_spread_key_covers_every_preferred_device(root):

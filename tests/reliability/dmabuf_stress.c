@@ -38,6 +38,7 @@
 #include <infiniband/verbs_ext.h>
 
 #include "bw_rdma.h"
+#include "opts.h"
 
 #define MOVE_NOTIFY "/sys/kernel/debug/dma_buf/move_notify"
 #define XFER (256 << 10)
@@ -294,23 +295,27 @@ int main(int argc, char **argv)
 	struct bw_err err = { { 0 } };
 	pthread_t th[66];
 	int i, o, nth = 0;
+	long v;
 
+	tool_set_prog("dmabuf_stress");
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
 		case 'd': dev = optarg; break;
-		case 't': nthreads = atoi(optarg); break;
-		case 's': seconds = atoi(optarg); break;
+		case 't':
+			if (tool_parse_long(optarg, 1, 64, &v))
+				return tool_usage_error("bad --threads '%s' (1..64)", optarg);
+			nthreads = (int)v;
+			break;
+		case 's':
+			if (tool_parse_long(optarg, 1, 86400, &v))
+				return tool_usage_error("bad --seconds '%s' (1..86400)", optarg);
+			seconds = (int)v;
+			break;
 		case 'o': own_pds = true; break;
 		case 'r': do_revoke = true; break;
 		default:
-			fprintf(stderr, "usage: %s [--device DEV] [--threads N] [--seconds S] [--own-pds] [--revoke]\n",
-				argv[0]);
-			return 2;
+			return tool_usage_error("usage: [--device DEV] [--threads N] [--seconds S] [--own-pds] [--revoke]");
 		}
-	}
-	if (nthreads < 1 || nthreads > 64 || seconds < 1) {
-		fprintf(stderr, "dmabuf_stress: --threads 1..64, --seconds >= 1\n");
-		return 2;
 	}
 	if (bw_dev_open(dev, 1, -1, &bwdev, &err)) {
 		fprintf(stderr, "dmabuf_stress: %s\n", err.msg);

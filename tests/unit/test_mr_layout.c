@@ -91,7 +91,8 @@ static void dmabuf_mr_released(void)
 		 * rdma-core's rxe provider has no dma-buf op: the plain call
 		 * fails in libibverbs even though the kernel can do it.
 		 */
-		if (dev && dev->drv == VEXT_DRV_RXE) {
+		if (dev && dev->prov == &vext_provider_soft &&
+		    dev->driver_id == RDMA_DRIVER_RXE) {
 			struct ibv_mr *plain;
 
 			errno = 0;

@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
-/* Parsers: fdinfo and the exporter table, sysfs value formats. */
+/*
+ * Parsers: fdinfo and the exporter table, sysfs value formats. Run twice by
+ * ctest: in the C locale and, through run-in-locale, under de_DE.UTF-8 (a
+ * decimal comma): sysfs formats do not change with the caller's locale.
+ */
+#include <locale.h>
+
 #include "ext_internal.h"
+#include "kernel-abi/dma_buf_describe.h"
 #include "test.h"
 
 static void fdinfo_udmabuf(void)
@@ -82,6 +89,91 @@ static void fdinfo_not_dmabuf(void)
 	}
 }
 
+/*
+ * The buffer's name follows exp_name in fdinfo and is set by any holder of
+ * the fd: lines it smuggles in never override the kernel's.
+ */
+static void fdinfo_hostile_name(void)
+{
+	struct ibv_dmabuf_info i = { 0 };
+	const char *text = "pos:\t0\nflags:\t02\nmnt_id:\t16\nino:\t77\n"
+			   "size:\t8192\ncount:\t1\nexp_name:\tamdgpu\n"
+			   "name:\t\nexp_name:\tudmabuf\nsize:\t1\nino:\t5\n";
+
+	CHECK_INT(vext_parse_fdinfo(text, &i), 0);
+	CHECK_STR(i.exporter, "amdgpu");
+	CHECK_INT(i.source, IBV_DMABUF_SOURCE_UNKNOWN);
+	CHECK_INT(i.size, 8192);
+	CHECK_INT(i.inode, 77);
+}
+
+/* The kernel's description: known kinds, none, and kinds from the future. */
+static void kernel_description(void)
+{
+	struct dma_buf_range r[3];
+	struct dma_buf_describe d;
+	struct ibv_dmabuf_info i;
+
+	/* System memory on node 1 (most bytes) and 0, P2P of 0000:44:01.1 (WC) */
+	memset(&d, 0, sizeof(d));
+	memset(r, 0, sizeof(r));
+	memset(&i, 0, sizeof(i));
+	d.size = 7 << 12;
+	d.mem_types = 1u << DMA_BUF_MEM_SYSTEM | 1u << DMA_BUF_MEM_P2P;
+	r[0] = (struct dma_buf_range){ .length = 1 << 12, .mem = DMA_BUF_MEM_SYSTEM,
+				       .numa_node = 0 };
+	r[1] = (struct dma_buf_range){ .length = 4 << 12, .mem = DMA_BUF_MEM_SYSTEM,
+				       .numa_node = 1 };
+	r[2] = (struct dma_buf_range){ .length = 2 << 12, .mem = DMA_BUF_MEM_P2P,
+				       .flags = DMA_BUF_RANGE_WC, .numa_node = -1,
+				       .provider_bus = 0x44, .provider_devfn = 0x09 };
+	snprintf(i.exporter, sizeof(i.exporter), "mixed-exporter");
+	vext_describe_to_info(&d, r, 3, &i);
+	CHECK_INT(i.source, IBV_DMABUF_SOURCE_MIXED);
+	CHECK_INT(i.origin, IBV_DMABUF_ORIGIN_KERNEL);
+	CHECK_STR(i.provider, "0000:44:01.1");
+	CHECK_INT(i.numa_node, 1);
+	CHECK_INT(i.size, 7 << 12);
+	CHECK_INT(i.flags, IBV_DMABUF_INFO_NUMA_MIXED | IBV_DMABUF_INFO_MMIO_WC);
+
+	/* No describe op: the exporter table, flagged. */
+	memset(&d, 0, sizeof(d));
+	memset(&i, 0, sizeof(i));
+	snprintf(i.exporter, sizeof(i.exporter), "udmabuf");
+	vext_describe_to_info(&d, NULL, 0, &i);
+	CHECK_INT(i.source, IBV_DMABUF_SOURCE_SYSTEM);
+	CHECK_INT(i.origin, IBV_DMABUF_ORIGIN_INFERRED);
+	CHECK(i.flags & IBV_DMABUF_INFO_EXPORTER_UNDESCRIBED);
+
+	/* Described, but in words this library does not know yet. */
+	memset(&d, 0, sizeof(d));
+	memset(&i, 0, sizeof(i));
+	d.mem_types = 1u << 7;
+	snprintf(i.exporter, sizeof(i.exporter), "udmabuf");
+	vext_describe_to_info(&d, NULL, 0, &i);
+	CHECK_INT(i.source, IBV_DMABUF_SOURCE_UNKNOWN);
+	CHECK_INT(i.origin, IBV_DMABUF_ORIGIN_KERNEL);
+	CHECK(!(i.flags & IBV_DMABUF_INFO_EXPORTER_UNDESCRIBED));
+	d.mem_types |= 1u << DMA_BUF_MEM_SYSTEM;
+	memset(&i, 0, sizeof(i));
+	vext_describe_to_info(&d, NULL, 0, &i);
+	CHECK_INT(i.source, IBV_DMABUF_SOURCE_UNKNOWN);
+	CHECK_INT(i.types, 1 << IBV_DMABUF_SOURCE_SYSTEM);
+	/* ... and the kernel's "unknown" kind (0) is not a known one either */
+	d.mem_types = 1u << DMA_BUF_MEM_UNKNOWN;
+	memset(&i, 0, sizeof(i));
+	vext_describe_to_info(&d, NULL, 0, &i);
+	CHECK_INT(i.source, IBV_DMABUF_SOURCE_UNKNOWN);
+}
+
+/* The kernel's uAPI layouts (kernel-patches/SERIES.md): 40 bytes each. */
+static void kernel_abi_sizes(void)
+{
+	CHECK_INT(sizeof(struct dma_buf_describe), 40);
+	CHECK_INT(sizeof(struct dma_buf_range), 40);
+	CHECK_INT(DMA_BUF_IOCTL_DESCRIBE, 0x6204);
+}
+
 static void exporter_table(void)
 {
 	CHECK_INT(vext_exporter_source("udmabuf"), IBV_DMABUF_SOURCE_SYSTEM);
@@ -100,6 +192,12 @@ static void link_speed(void)
 	CHECK_INT(vext_parse_link_speed(""), 0);
 	CHECK_INT(vext_parse_link_speed("16.0 MB/s"), 0);
 	CHECK_INT(vext_parse_link_speed("-5 GT/s"), 0);
+	CHECK_INT(vext_parse_link_speed("64.0 GT/s PCIe"), 64000);
+	CHECK_INT(vext_parse_link_speed("5.0 GT/s"), 5000);
+	CHECK_INT(vext_parse_link_speed("16,0 GT/s"), 0);
+	CHECK_INT(vext_parse_link_speed(".5 GT/s"), 500);
+	CHECK_INT(vext_parse_link_speed("1001 GT/s"), 0);
+	CHECK_INT(vext_parse_link_speed("0 GT/s"), 0);
 }
 
 static void cpulist(void)
@@ -151,12 +249,38 @@ static void strings(void)
 	CHECK_STR(ibv_dma_endpoint_kind_str(0), "unknown");
 }
 
+/* Under DMP_TEST_LOCALE the process really runs in that locale. */
+static int enter_locale(void)
+{
+	const char *want = getenv("DMP_TEST_LOCALE");
+	char *end;
+
+	if (!want)
+		return 0;
+	if (!setlocale(LC_ALL, "")) {
+		fprintf(stderr, "setlocale(%s) failed\n", want);
+		return -1;
+	}
+	/* de_DE: "1,5" is one and a half, so strtod stops at a dot. */
+	if (strtod("1,5", &end) != 1.5 || *end) {
+		fprintf(stderr, "%s is not a decimal-comma locale here\n", want);
+		return -1;
+	}
+	printf("locale %s\n", setlocale(LC_NUMERIC, NULL));
+	return 0;
+}
+
 int main(void)
 {
+	if (enter_locale())
+		return 1;
 	RUN(fdinfo_udmabuf);
 	RUN(fdinfo_heaps);
 	RUN(fdinfo_ambiguous);
 	RUN(fdinfo_not_dmabuf);
+	RUN(fdinfo_hostile_name);
+	RUN(kernel_description);
+	RUN(kernel_abi_sizes);
 	RUN(exporter_table);
 	RUN(link_speed);
 	RUN(cpulist);

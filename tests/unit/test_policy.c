@@ -295,6 +295,15 @@ static void unknown_source(void)
 	CHECK_HAS(c[0].reason, "unknown memory (inferred)");
 	CHECK_HAS(c[0].reason, "no source information, default endpoint");
 
+	/* Partly of a kind newer than the library: still unknown. */
+	src.types = 1 << IBV_DMABUF_SOURCE_SYSTEM;
+	src.numa_node = 1;
+	CHECK_INT(rank(&src, NULL, eps, 2, c), 0);
+	CHECK_INT(c[0].ep.index, 0);
+	CHECK(c[0].flags & IBV_DMA_CHOICE_FALLBACK);
+	src.types = 0;
+	src.numa_node = -1;
+
 	/* NULL source: the same. */
 	CHECK_INT(rank(NULL, NULL, eps, 2, c), 0);
 	CHECK_INT(c[0].ep.index, 0);
@@ -587,6 +596,28 @@ static void rank_devices(void)
 	CHECK_STR(best[1].ep.ibdev, "mlx5_0");
 }
 
+/* A device whose NUMA distance is unknown ranks after one whose is known. */
+static void rank_devices_unknown_distance(void)
+{
+	struct ibv_dma_choice best[2];
+	size_t i;
+
+	memset(best, 0, sizeof(best));
+	for (i = 0; i < 2; i++) {
+		best[i].path_class = IBV_DMA_PATH_CLASS_PHB;
+		best[i].ep.flags = IBV_DMA_EP_FLAG_DEFAULT;
+		best[i].ep.link_speed = 16000;
+		best[i].ep.link_width = 16;
+	}
+	snprintf(best[0].ep.ibdev, sizeof(best[0].ep.ibdev), "mlx5_0");
+	best[0].numa_distance = -1;
+	snprintf(best[1].ep.ibdev, sizeof(best[1].ep.ibdev), "mlx5_1");
+	best[1].numa_distance = 21;
+	vext_policy_rank_devices(best, 2, 0);
+	CHECK_STR(best[0].ep.ibdev, "mlx5_1");
+	CHECK(!(best[0].flags & IBV_DMA_CHOICE_TIED));
+}
+
 int main(void)
 {
 	RUN(path_classes);
@@ -606,5 +637,6 @@ int main(void)
 	RUN(hints_validation);
 	RUN(short_output);
 	RUN(rank_devices);
+	RUN(rank_devices_unknown_distance);
 	return test_report();
 }

@@ -3,10 +3,14 @@
  * Concurrent callers: many threads make the first call of the process at
  * once (topology parse) and then ask for P2P choices whose providers are
  * parsed lazily under the topology lock. Every thread must see exactly the
- * answers a single thread sees afterwards.
+ * answers a single thread sees afterwards. Then readers of the parser's
+ * notes race writers that add notes (lazily parsed functions with no
+ * numa_node). Run under ThreadSanitizer by tests/reliability/run-host.
  */
 #include <dirent.h>
 #include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ext_internal.h"
 #include "test.h"
@@ -43,7 +47,7 @@ static void find_gpus(const char *root)
 			continue;
 		snprintf(rel, sizeof(rel), "bus/pci/devices/%s/class",
 			 de->d_name);
-		if (!vext_read_hex(root, rel, &cls) && (cls >> 8) == 0x0302)
+		if (!vext_read_hex(root, &cls, "%s", rel) && (cls >> 8) == 0x0302)
 			snprintf(gpus[nr_gpus++], IBV_EXT_PCI_ADDR_LEN, "%s",
 				 de->d_name);
 	}
@@ -109,6 +113,130 @@ static void concurrent_first_use(void)
 	}
 }
 
+/*
+ * A tree of one host bridge with NOTE_FNS functions that have no numa_node
+ * file: describing each as a P2P provider parses it and adds a note.
+ */
+#define NOTE_FNS 48
+static char note_root[] = "/tmp/dmp-notes-XXXXXX";
+
+static int put(const char *rel, const char *text)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", note_root, rel);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
+static int mkdirs(const char *rel)
+{
+	char path[4096], *p;
+
+	snprintf(path, sizeof(path), "%s/%s", note_root, rel);
+	for (p = path + strlen(note_root) + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		mkdir(path, 0755);
+		*p = '/';
+	}
+	return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+static int make_note_tree(void)
+{
+	char rel[256], link[4096], target[256];
+	int i;
+
+	if (!mkdtemp(note_root) || mkdirs("devices/system/node") ||
+	    put("devices/system/node/online", "0\n") ||
+	    mkdirs("bus/pci/devices"))
+		return -1;
+	for (i = 0; i < NOTE_FNS; i++) {
+		snprintf(rel, sizeof(rel), "devices/pci0000:00/0000:00:%02x.%d",
+			 i / 8, i % 8);
+		if (mkdirs(rel))
+			return -1;
+		snprintf(link, sizeof(link), "%s/bus/pci/devices/0000:00:%02x.%d",
+			 note_root, i / 8, i % 8);
+		snprintf(target, sizeof(target), "../../../%s", rel);
+		if (symlink(target, link))
+			return -1;
+	}
+	return 0;
+}
+
+static void remove_note_tree(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", note_root);
+	if (system(cmd))
+		fprintf(stderr, "could not remove %s\n", note_root);
+}
+
+static pthread_barrier_t notes_start;
+static int notes_bad[THREADS];
+
+static void *note_writer(void *arg)
+{
+	int me = (int)(intptr_t)arg, i;
+
+	pthread_barrier_wait(&notes_start);
+	for (i = me / 2; i < NOTE_FNS; i += THREADS / 2) {
+		struct ibv_dmabuf_info src = { 0 };
+		char spec[32];
+
+		snprintf(spec, sizeof(spec), "p2p:0000:00:%02x.%d", i / 8, i % 8);
+		if (ibv_describe_dmabuf_source(spec, &src) || src.numa_node != -1)
+			notes_bad[me]++;
+	}
+	return NULL;
+}
+
+static void *note_reader(void *arg)
+{
+	int me = (int)(intptr_t)arg, round;
+
+	pthread_barrier_wait(&notes_start);
+	for (round = 0; round < 200; round++) {
+		const char *note;
+		size_t i;
+
+		for (i = 0; (note = ibv_ext_sysfs_note(i)); i++)
+			if (!strstr(note, "numa_node"))
+				notes_bad[me]++;
+	}
+	return NULL;
+}
+
+static void notes_while_parsing(void)
+{
+	pthread_t th[THREADS];
+	const char *note;
+	size_t n;
+	int i;
+
+	CHECK_INT(make_note_tree(), 0);
+	setenv(IBV_EXT_SYSFS_ROOT_ENV, note_root, 1);
+	pthread_barrier_init(&notes_start, NULL, THREADS);
+	for (i = 0; i < THREADS; i++)
+		pthread_create(&th[i], NULL, i % 2 ? note_reader : note_writer,
+			       (void *)(intptr_t)i);
+	for (i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&notes_start);
+	for (i = 0; i < THREADS; i++)
+		CHECK_INT(notes_bad[i], 0);
+	for (n = 0; (note = ibv_ext_sysfs_note(n)); n++)
+		;
+	CHECK_INT(n, NOTE_FNS);
+	remove_note_tree();
+}
+
 int main(void)
 {
 	const char *fx = getenv("DMP_FIXTURES");
@@ -124,5 +252,6 @@ int main(void)
 	find_gpus(root);
 	CHECK(nr_gpus >= 8);
 	RUN(concurrent_first_use);
+	RUN(notes_while_parsing);
 	return test_report();
 }

@@ -17,6 +17,7 @@
 #include <linux/mempolicy.h>
 
 #include "bw_mem.h"
+#include "opts.h"
 
 const struct bw_mem_ops *const bw_mem_backends[] = {
 	&bw_mem_host, &bw_mem_udmabuf, &bw_mem_heap, &bw_mem_drm,
@@ -27,7 +28,7 @@ static int parse_node(const char *s, int *node)
 {
 	long v;
 
-	if (bw_parse_long(s, 0, 1023, &v))
+	if (tool_parse_long(s, 0, 1023, &v))
 		return -1;
 	*node = (int)v;
 	return 0;
@@ -60,7 +61,7 @@ int bw_mem_parse(const char *text, struct bw_mem_spec *spec, struct bw_err *e)
 		return 0;
 	}
 	if (spec->ops == &bw_mem_cuda) {
-		if (bw_parse_long(opt, 0, 1023, &v))
+		if (tool_parse_long(opt, 0, 1023, &v))
 			return bw_fail(e, EINVAL,
 				       "--mem cuda:%s: want a GPU index", opt);
 		spec->gpu = (int)v;
@@ -262,6 +263,7 @@ struct ibv_mr *bw_mem_reg(struct ibv_pd *pd, struct bw_mem *m,
 			  struct bw_reg_info *info, struct bw_err *e)
 {
 	struct ibv_reg_dmabuf_mr_ex_attr attr = { 0 };
+	struct ibv_dma_path_hints h;
 	const char *dev = ibv_get_device_name(pd->context->device);
 	struct ibv_mr *mr;
 
@@ -288,12 +290,13 @@ struct ibv_mr *bw_mem_reg(struct ibv_pd *pd, struct bw_mem *m,
 	attr.length = m->size;
 	attr.iova = m->iova;
 	attr.access = access;
-	attr.hints = *hints;
+	h = *hints;
 	/* We placed the pages: say where, for kernels that cannot tell. */
-	if (m->node >= 0 && attr.hints.policy == IBV_DMA_PATH_AUTO) {
-		attr.hints.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
-		attr.hints.numa_node = m->node;
+	if (m->node >= 0 && h.policy == IBV_DMA_PATH_AUTO) {
+		h.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
+		h.numa_node = m->node;
 	}
+	attr.hints = &h;
 	attr.choice = &info->choice;
 	attr.source = &info->source;
 	mr = ibv_reg_dmabuf_mr_ex(pd, &attr);
@@ -311,29 +314,6 @@ struct ibv_mr *bw_mem_reg(struct ibv_pd *pd, struct bw_mem *m,
 	}
 	info->have_ep = true;
 	return mr;
-}
-
-int bw_parse_path(const char *s, struct ibv_dma_path_hints *h)
-{
-	long v;
-
-	memset(h, 0, sizeof(*h));
-	if (!strcmp(s, "auto")) {
-		h->policy = IBV_DMA_PATH_AUTO;
-	} else if (!strcmp(s, "default")) {
-		h->policy = IBV_DMA_PATH_DEFAULT;
-	} else if (!strncmp(s, "numa=", 5) &&
-		   !bw_parse_long(s + 5, 0, 1023, &v)) {
-		h->policy = IBV_DMA_PATH_NUMA;
-		h->numa_node = (int32_t)v;
-	} else if (!strncmp(s, "endpoint=", 9) &&
-		   !bw_parse_long(s + 9, 0, 1023, &v)) {
-		h->policy = IBV_DMA_PATH_ENDPOINT;
-		h->endpoint = (uint32_t)v;
-	} else {
-		return -1;
-	}
-	return 0;
 }
 
 /* ------------------------------------------------------------------ */

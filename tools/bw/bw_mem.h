@@ -112,7 +112,4 @@ struct ibv_mr *bw_mem_reg(struct ibv_pd *pd, struct bw_mem *m,
 			  const struct ibv_dma_path_hints *hints,
 			  struct bw_reg_info *info, struct bw_err *e);
 
-/* Parse --path: auto | default | numa=N | endpoint=N. */
-int bw_parse_path(const char *s, struct ibv_dma_path_hints *h);
-
 #endif

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB */
 /*
  * Small helpers shared by ibv_dmabuf_bw and ibv_dmabuf_regbench: clocks,
- * number parsing, statistics, the data pattern of --check, and the
- * one-line error buffer every helper fills on failure.
+ * statistics, the data pattern of --check, and the one-line error buffer
+ * every helper fills on failure (options are tools/common's).
  */
 #ifndef DMP_BW_UTIL_H
 #define DMP_BW_UTIL_H
@@ -32,13 +32,6 @@ void bw_err_prefix(struct bw_err *e, const char *fmt, ...) BW_PRINTF(2, 3);
 
 double bw_now(void);		/* CLOCK_MONOTONIC, seconds */
 
-/*
- * "4096", "64K", "2M", "1G" (binary units); 0x... accepted. Returns 0 or
- * -1 when malformed or out of range.
- */
-int bw_parse_size(const char *s, uint64_t *out);
-/* A decimal integer in [min, max]. */
-int bw_parse_long(const char *s, long min, long max, long *out);
 /* "64 KiB", "2 MiB", "1 GiB", "12 B" for reports. */
 const char *bw_size_str(uint64_t bytes, char *buf, size_t len);
 

@@ -32,8 +32,9 @@
 #include "bw_mem.h"
 #include "bw_rdma.h"
 #include "json.h"
+#include "opts.h"
 
-static const char *prog = "ibv_dmabuf_regbench";
+static const char *const prog = "ibv_dmabuf_regbench";
 
 #define ACCESS                                                                \
 	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |                   \
@@ -125,19 +126,6 @@ static void usage(FILE *f)
 		prog);
 }
 
-static int usage_error(const char *fmt, ...) BW_PRINTF(1, 2);
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see --help)\n");
-	return 2;
-}
-
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -168,14 +156,15 @@ static int parse(int argc, char **argv, struct opts *o)
 	o->budget = 10;
 	o->policy = "auto";
 	opterr = 0;
+	tool_set_prog(prog);
 	while ((c = getopt_long(argc, argv, ":d:i:n:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			o->dev = optarg;
 			break;
 		case 'i':
-			if (bw_parse_long(optarg, 1, 255, &v))
-				return usage_error("bad --ib-port '%s'", optarg);
+			if (tool_parse_long(optarg, 1, 255, &v))
+				return tool_usage_error("bad --ib-port '%s'", optarg);
 			o->port = (int)v;
 			break;
 		case 'm':
@@ -185,22 +174,22 @@ static int parse(int argc, char **argv, struct opts *o)
 			sizes = optarg;
 			break;
 		case 'n':
-			if (bw_parse_long(optarg, 1, 1000000, &o->reps))
-				return usage_error("bad --reps '%s'", optarg);
+			if (tool_parse_long(optarg, 1, 1000000, &o->reps))
+				return tool_usage_error("bad --reps '%s'", optarg);
 			break;
 		case 'M':
-			if (bw_parse_long(optarg, 1, 1000000, &o->min_reps))
-				return usage_error("bad --min-reps '%s'", optarg);
+			if (tool_parse_long(optarg, 1, 1000000, &o->min_reps))
+				return tool_usage_error("bad --min-reps '%s'", optarg);
 			break;
 		case 'B':
-			if (bw_parse_long(optarg, 1, 86400, &v))
-				return usage_error("bad --budget '%s' (seconds)",
-						   optarg);
+			if (tool_parse_long(optarg, 1, 86400, &v))
+				return tool_usage_error("bad --budget '%s' (seconds)",
+							optarg);
 			o->budget = (double)v;
 			break;
 		case 'W':
-			if (bw_parse_long(optarg, 0, 1000, &o->warmup))
-				return usage_error("bad --warmup '%s'", optarg);
+			if (tool_parse_long(optarg, 0, 1000, &o->warmup))
+				return tool_usage_error("bad --warmup '%s'", optarg);
 			break;
 		case 'P':
 			o->policy = optarg;
@@ -211,48 +200,39 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'h':
 			usage(stdout);
 			return -1;
-		case ':':
-			return usage_error("option '%s' needs a value",
-					   argv[optind - 1]);
 		default:
-			if (optopt) {
-				char s[3] = { '-', (char)optopt, 0 };
-
-				return usage_error("unknown option '%s'", s);
-			}
-			return usage_error("unknown option '%s'",
-					   argv[optind - 1]);
+			return tool_getopt_error(c, argv);
 		}
 	}
 	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
+		return tool_usage_error("unexpected argument '%s'", argv[optind]);
 	if (o->min_reps > o->reps)
 		o->min_reps = o->reps;
-	if (bw_parse_path(o->policy, &o->hints))
-		return usage_error("bad --path '%s' (auto, default, numa=N or endpoint=N)",
-				   o->policy);
+	if (tool_parse_path(o->policy, &o->hints))
+		return tool_usage_error("bad --path '%s' (auto, default, numa=N or endpoint=N)",
+					o->policy);
 	if (bw_mem_parse(mem, &o->mem, &e)) {
 		fprintf(stderr, "%s: %s (see --help)\n", prog, e.msg);
 		return 2;
 	}
 	if (!o->mem.ops->dmabuf)
-		return usage_error("--mem %s is not a dma-buf (host memory is always measured with ibv_reg_mr)",
-				   mem);
+		return tool_usage_error("--mem %s is not a dma-buf (host memory is always measured with ibv_reg_mr)",
+					mem);
 	snprintf(buf, sizeof(buf), "%s", sizes);
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
 		uint64_t sz;
 
 		if (o->nsizes == MAX_SIZES)
-			return usage_error("more than 24 sizes in '%s'", sizes);
-		if (bw_parse_size(tok, &sz) || !sz || sz % 4096 ||
+			return tool_usage_error("more than 24 sizes in '%s'", sizes);
+		if (tool_parse_size(tok, &sz) || !sz || sz % 4096 ||
 		    sz > (64ULL << 30))
-			return usage_error("bad size '%s' (multiples of 4 KiB, up to 64 GiB)",
-					   tok);
+			return tool_usage_error("bad size '%s' (multiples of 4 KiB, up to 64 GiB)",
+						tok);
 		o->sizes[o->nsizes++] = sz;
 	}
 	if (!o->nsizes)
-		return usage_error("no sizes in '%s'", sizes);
+		return tool_usage_error("no sizes in '%s'", sizes);
 	return 0;
 }
 
@@ -321,6 +301,7 @@ static struct ibv_mr *ex_reg(struct bench *b, struct bw_mem *m, int *err,
 			     const struct ibv_dma_path_hints *h, enum ex_keep keep)
 {
 	struct ibv_reg_dmabuf_mr_ex_attr a = { 0 };
+	struct ibv_dma_path_hints hints;
 	struct ibv_dmabuf_info source;
 	struct ibv_dma_choice choice;
 	struct ibv_mr *mr;
@@ -337,11 +318,12 @@ static struct ibv_mr *ex_reg(struct bench *b, struct bw_mem *m, int *err,
 	a.length = m->size;
 	a.iova = m->iova;
 	a.access = ACCESS;
-	a.hints = *h;
+	hints = *h;
 	if (m->node >= 0 && h->policy == IBV_DMA_PATH_AUTO) {
-		a.hints.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
-		a.hints.numa_node = m->node;
+		hints.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
+		hints.numa_node = m->node;
 	}
+	a.hints = &hints;
 	a.choice = &choice;
 	a.source = &source;
 	mr = ibv_reg_dmabuf_mr_ex(b->pd, &a);

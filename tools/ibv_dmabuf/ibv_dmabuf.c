@@ -17,9 +17,10 @@
 #include <infiniband/verbs_ext.h>
 
 #include "json.h"
+#include "opts.h"
 
 #define EXIT_FAIL 1
-#define EXIT_USAGE 2
+#define EXIT_USAGE TOOL_EXIT_USAGE
 
 struct opts {
 	bool json;
@@ -35,12 +36,12 @@ struct opts {
 };
 
 static struct json js;
-static const char *prog = "ibv_dmabuf";
+static const char *const prog = "ibv_dmabuf";
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s [--sysfs-root DIR] [--json] COMMAND [OPTIONS]\n"
+		"Usage: %s [--sysfs-root DIR [--local-view]] [--json] COMMAND [OPTIONS]\n"
 		"\n"
 		"Commands:\n"
 		"  info      BUFFER                 what backs a dma-buf\n"
@@ -65,7 +66,9 @@ static void usage(FILE *f)
 		"FLAGS:  comma list of local_write,remote_write,remote_read,remote_atomic,\n"
 		"        relaxed_ordering (default local_write,remote_write,remote_read)\n"
 		"\n"
-		"The sysfs tree defaults to /sys, or $%s.\n",
+		"The sysfs tree defaults to /sys, or $%s. Another tree describes\n"
+		"another machine: what depends on this host's libraries is assumed\n"
+		"there (\"assumed\"); --local-view judges it by this host's instead.\n",
 		prog, IBV_EXT_SYSFS_ROOT_ENV);
 }
 
@@ -81,93 +84,6 @@ static int fail_err(const char *what, int err)
 static int fail(const char *what)
 {
 	return fail_err(what, errno);
-}
-
-static int bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int bad_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (try --help)\n");
-	return EXIT_USAGE;
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	uint64_t mult = 1;
-
-	if (!*s || *s == '-')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'k':
-	case 'K':
-		mult = 1ULL << 10;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		mult = 1ULL << 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		mult = 1ULL << 30;
-		end++;
-		break;
-	default:
-		break;
-	}
-	if (*end || (v && mult > UINT64_MAX / v))
-		return -1;
-	*out = v * mult;
-	return 0;
-}
-
-static int parse_int(const char *s, int *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < -1 || v > 1 << 20)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
-static int parse_path(const char *s, struct ibv_dma_path_hints *h)
-{
-	int v;
-
-	memset(h, 0, sizeof(*h));
-	h->numa_node = -1;
-	if (!s || !strcmp(s, "auto")) {
-		h->policy = IBV_DMA_PATH_AUTO;
-	} else if (!strcmp(s, "default")) {
-		h->policy = IBV_DMA_PATH_DEFAULT;
-	} else if (!strncmp(s, "numa=", 5) && !parse_int(s + 5, &v) && v >= 0) {
-		h->policy = IBV_DMA_PATH_NUMA;
-		h->numa_node = v;
-	} else if (!strncmp(s, "endpoint=", 9) && !parse_int(s + 9, &v) &&
-		   v >= 0) {
-		h->policy = IBV_DMA_PATH_ENDPOINT;
-		h->endpoint = (uint32_t)v;
-	} else {
-		return -1;
-	}
-	return 0;
 }
 
 static int parse_access(const char *s, unsigned int *out)
@@ -208,6 +124,7 @@ static int make_buffer(const char *spec, int *node)
 {
 	struct ibv_dmabuf_alloc_attr a = { .size = 2 << 20, .numa_node = -1 };
 	char buf[256], *opts, *tok, *save;
+	long v;
 	int fd;
 
 	if (strlen(spec) >= sizeof(buf))
@@ -225,11 +142,12 @@ static int make_buffer(const char *spec, int *node)
 	for (tok = opts ? strtok_r(opts, ",", &save) : NULL; tok;
 	     tok = strtok_r(NULL, ",", &save)) {
 		if (!strncmp(tok, "size=", 5)) {
-			if (parse_u64(tok + 5, &a.size))
+			if (tool_parse_size(tok + 5, &a.size))
 				return -2;
 		} else if (!strncmp(tok, "node=", 5)) {
-			if (parse_int(tok + 5, &a.numa_node) || a.numa_node < 0)
+			if (tool_parse_long(tok + 5, 0, 1023, &v))
 				return -2;
+			a.numa_node = (int32_t)v;
 		} else if (!strcmp(tok, "interleave")) {
 			a.flags |= IBV_DMABUF_ALLOC_INTERLEAVE;
 		} else {
@@ -249,23 +167,25 @@ static int make_buffer(const char *spec, int *node)
  */
 static int open_buffer(struct opts *o, int *rc)
 {
+	long v;
 	int fd;
 
 	if (o->fd_arg && o->create) {
-		*rc = bad_usage("%s", "--fd and --create are exclusive");
+		*rc = tool_usage_error("%s", "--fd and --create are exclusive");
 		return -1;
 	}
 	if (o->fd_arg) {
-		if (parse_int(o->fd_arg, &fd)) {
-			*rc = bad_usage("bad --fd '%s'", o->fd_arg);
+		/* -1 and closed fds are the library's to refuse. */
+		if (tool_parse_long(o->fd_arg, -1, INT32_MAX, &v)) {
+			*rc = tool_usage_error("bad --fd '%s'", o->fd_arg);
 			return -1;
 		}
-		return fd;
+		return (int)v;
 	}
 	if (o->create) {
 		fd = make_buffer(o->create, &o->node_hint);
 		if (fd == -2) {
-			*rc = bad_usage("bad --create '%s'", o->create);
+			*rc = tool_usage_error("bad --create '%s'", o->create);
 			return -1;
 		}
 		if (fd < 0) {
@@ -337,6 +257,11 @@ static void json_ep(const char *key, const struct ibv_dma_endpoint *e)
 	json_bool(&js, "needs_kernel_attr",
 		  e->flags & IBV_DMA_EP_FLAG_NEEDS_KERNEL_ATTR);
 	json_bool(&js, "available", !(e->flags & IBV_DMA_EP_FLAG_UNAVAILABLE));
+	/* Availability assumed on the machine the tree describes: what. */
+	if (e->flags & IBV_DMA_EP_FLAG_ASSUMED)
+		json_str(&js, "assumed", e->assumed);
+	else
+		json_null(&js, "assumed");
 	json_obj_end(&js);
 }
 
@@ -369,12 +294,15 @@ static void print_ep_text(const struct ibv_dma_endpoint *e)
 		snprintf(link, sizeof(link), "%u.%u GT/s x%u",
 			 e->link_speed / 1000, e->link_speed % 1000 / 100,
 			 e->link_width);
-	printf("  %-10s %2u  %-11s %-13s node %-3d %-16s %s%s%s%s\n",
+	printf("  %-10s %2u  %-11s %-13s node %-3d %-16s %s%s%s%s%s%s%s\n",
 	       e->ibdev, e->index, ibv_dma_endpoint_kind_str(e->kind),
 	       e->pci_addr[0] ? e->pci_addr : "-", e->numa_node, link,
 	       e->flags & IBV_DMA_EP_FLAG_DEFAULT ? "default " : "",
 	       e->flags & IBV_DMA_EP_FLAG_KERNEL_LISTED ? "kernel " : "",
 	       e->flags & IBV_DMA_EP_FLAG_UNAVAILABLE ? "unavailable " : "",
+	       e->flags & IBV_DMA_EP_FLAG_ASSUMED ? "assumed (" : "",
+	       e->flags & IBV_DMA_EP_FLAG_ASSUMED ? e->assumed : "",
+	       e->flags & IBV_DMA_EP_FLAG_ASSUMED ? ") " : "",
 	       e->via[0] ? e->via : "");
 }
 
@@ -387,7 +315,7 @@ static int cmd_info(struct opts *o)
 	if (fd == -1)
 		return rc;
 	if (fd == -2)
-		return bad_usage("%s", "info needs --fd N or --create KIND");
+		return tool_usage_error("%s", "info needs --fd N or --create KIND");
 	ret = ibv_query_dmabuf(fd, &info);
 	if (ret)
 		rc = fail_err("query", ret);
@@ -491,7 +419,7 @@ static int get_source(struct opts *o, struct ibv_dmabuf_info *info, int *fdp)
 	if (fd >= 0 && o->source) {
 		if (o->create)
 			close(fd);
-		return bad_usage("%s", "give a buffer or --source, not both");
+		return tool_usage_error("%s", "give a buffer or --source, not both");
 	}
 	if (fd >= 0) {
 		*fdp = fd;
@@ -499,7 +427,7 @@ static int get_source(struct opts *o, struct ibv_dmabuf_info *info, int *fdp)
 		return rc ? fail_err("query", rc) : 0;
 	}
 	if (!o->source)
-		return bad_usage("%s", "needs --fd N, --create KIND or --source SPEC");
+		return tool_usage_error("%s", "needs --fd N, --create KIND or --source SPEC");
 	rc = ibv_describe_dmabuf_source(o->source, info);
 	return rc ? fail_err("--source", rc) : 0;
 }
@@ -512,8 +440,8 @@ static int cmd_select(struct opts *o, bool explain)
 	size_t n = 256, i;
 	int rc, fd;
 
-	if (parse_path(o->path, &hints))
-		return bad_usage("bad --path '%s'", o->path);
+	if (tool_parse_path(o->path, &hints))
+		return tool_usage_error("bad --path '%s'", o->path);
 	rc = get_source(o, &info, &fd);
 	if (rc)
 		goto out;
@@ -625,6 +553,7 @@ static int cmd_topology(struct opts *o)
 static int cmd_reg(struct opts *o)
 {
 	struct ibv_reg_dmabuf_mr_ex_attr attr = { 0 };
+	struct ibv_dma_path_hints hints;
 	struct ibv_dmabuf_info src;
 	struct ibv_dma_choice choice;
 	struct ibv_device **list;
@@ -634,15 +563,16 @@ static int cmd_reg(struct opts *o)
 	int rc = 0, fd, num, i;
 
 	if (!o->device)
-		return bad_usage("%s", "reg needs --device DEV");
-	if (parse_path(o->path, &attr.hints))
-		return bad_usage("bad --path '%s'", o->path);
+		return tool_usage_error("%s", "reg needs --device DEV");
+	if (tool_parse_path(o->path, &hints))
+		return tool_usage_error("bad --path '%s'", o->path);
 	fd = open_buffer(o, &rc);
 	if (fd == -1)
 		return rc;
 	if (fd == -2)
-		return bad_usage("%s", "reg needs --fd N or --create KIND");
-	apply_node_hint(o, &attr.hints);
+		return tool_usage_error("%s", "reg needs --fd N or --create KIND");
+	apply_node_hint(o, &hints);
+	attr.hints = &hints;
 
 	list = ibv_get_device_list(&num);
 	for (i = 0; list && i < num; i++)
@@ -729,7 +659,7 @@ int main(int argc, char **argv)
 	enum {
 		OPT_SYSFS = 256, OPT_JSON, OPT_FD, OPT_CREATE, OPT_SOURCE,
 		OPT_DEVICE, OPT_PATH, OPT_OFFSET, OPT_LENGTH, OPT_IOVA,
-		OPT_ACCESS, OPT_NODE_HINT,
+		OPT_ACCESS, OPT_NODE_HINT, OPT_LOCAL_VIEW,
 	};
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -745,6 +675,7 @@ int main(int argc, char **argv)
 		{ "iova", required_argument, NULL, OPT_IOVA },
 		{ "access", required_argument, NULL, OPT_ACCESS },
 		{ "node-hint", required_argument, NULL, OPT_NODE_HINT },
+		{ "local-view", no_argument, NULL, OPT_LOCAL_VIEW },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .access = IBV_ACCESS_LOCAL_WRITE |
@@ -752,8 +683,10 @@ int main(int argc, char **argv)
 				    IBV_ACCESS_REMOTE_READ,
 			  .node_hint = -1 };
 	const char *cmd;
+	long v;
 	int c;
 
+	tool_set_prog(prog);
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
@@ -761,12 +694,15 @@ int main(int argc, char **argv)
 			return 0;
 		case OPT_SYSFS:
 			if (access(optarg, R_OK | X_OK))
-				return bad_usage("--sysfs-root %s: not a readable directory",
-						 optarg);
+				return tool_usage_error("--sysfs-root %s: not a readable directory",
+							optarg);
 			setenv(IBV_EXT_SYSFS_ROOT_ENV, optarg, 1);
 			break;
 		case OPT_JSON:
 			o.json = true;
+			break;
+		case OPT_LOCAL_VIEW:
+			setenv(IBV_EXT_LOCAL_VIEW_ENV, "1", 1);
 			break;
 		case OPT_FD:
 			o.fd_arg = optarg;
@@ -784,26 +720,27 @@ int main(int argc, char **argv)
 			o.path = optarg;
 			break;
 		case OPT_OFFSET:
-			if (parse_u64(optarg, &o.offset))
-				return bad_usage("bad --offset '%s'", optarg);
+			if (tool_parse_size(optarg, &o.offset))
+				return tool_usage_error("bad --offset '%s'", optarg);
 			break;
 		case OPT_LENGTH:
-			if (parse_u64(optarg, &o.length))
-				return bad_usage("bad --length '%s'", optarg);
+			if (tool_parse_size(optarg, &o.length))
+				return tool_usage_error("bad --length '%s'", optarg);
 			o.have_length = true;
 			break;
 		case OPT_IOVA:
-			if (parse_u64(optarg, &o.iova))
-				return bad_usage("bad --iova '%s'", optarg);
+			if (tool_parse_size(optarg, &o.iova))
+				return tool_usage_error("bad --iova '%s'", optarg);
 			o.have_iova = true;
 			break;
 		case OPT_NODE_HINT:
-			if (parse_int(optarg, &o.node_hint) || o.node_hint < 0)
-				return bad_usage("bad --node-hint '%s'", optarg);
+			if (tool_parse_long(optarg, 0, 1023, &v))
+				return tool_usage_error("bad --node-hint '%s'", optarg);
+			o.node_hint = (int)v;
 			break;
 		case OPT_ACCESS:
 			if (parse_access(optarg, &o.access))
-				return bad_usage("bad --access '%s'", optarg);
+				return tool_usage_error("bad --access '%s'", optarg);
 			break;
 		default:
 			usage(stderr);
@@ -817,7 +754,7 @@ int main(int argc, char **argv)
 	json_init(&js, stdout);
 	cmd = argv[optind++];
 	if (strcmp(cmd, "endpoints") && optind < argc)
-		return bad_usage("unexpected argument '%s'", argv[optind]);
+		return tool_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!strcmp(cmd, "info"))
 		return cmd_info(&o);
 	if (!strcmp(cmd, "endpoints"))
@@ -830,5 +767,5 @@ int main(int argc, char **argv)
 		return cmd_topology(&o);
 	if (!strcmp(cmd, "reg"))
 		return cmd_reg(&o);
-	return bad_usage("unknown command '%s'", cmd);
+	return tool_usage_error("unknown command '%s'", cmd);
 }

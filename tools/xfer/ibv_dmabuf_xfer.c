@@ -32,6 +32,7 @@
 
 #include "bw_rdma.h"
 #include "json.h"
+#include "opts.h"
 
 /*
  * The kernel series' P2P test exporter (kernel-patches: include/uapi/linux/
@@ -163,9 +164,13 @@ static int alloc_buf(struct buf *b, uint64_t len)
 		a.type = IBV_DMABUF_ALLOC_HEAP_SYSTEM;
 	else
 		return EINVAL;
-	if (opt && !strncmp(opt, ":node=", 6))
-		a.numa_node = atoi(opt + 6);
-	else if (opt && !strcmp(opt, ":interleave"))
+	if (opt && !strncmp(opt, ":node=", 6)) {
+		long node;
+
+		if (tool_parse_long(opt + 6, 0, 1023, &node))
+			return EINVAL;
+		a.numa_node = (int32_t)node;
+	} else if (opt && !strcmp(opt, ":interleave"))
 		a.flags = IBV_DMABUF_ALLOC_INTERLEAVE;
 	else if (opt)
 		return EINVAL;
@@ -183,6 +188,7 @@ static int alloc_buf(struct buf *b, uint64_t len)
 static int reg_buf(struct ctx *c, struct buf *b, uint64_t len)
 {
 	struct ibv_reg_dmabuf_mr_ex_attr attr = { 0 };
+	struct ibv_dma_path_hints hints;
 
 	if (!b->dmabuf) {
 		b->mr = ibv_reg_mr(c->pd, b->map + b->offset, len, c->access);
@@ -197,12 +203,13 @@ static int reg_buf(struct ctx *c, struct buf *b, uint64_t len)
 	attr.length = len;
 	attr.iova = b->iova;
 	attr.access = c->access;
-	attr.hints = c->hints;
+	hints = c->hints;
 	/* We placed the pages: say where, for kernels that cannot tell. */
-	if (b->node >= 0 && attr.hints.policy == IBV_DMA_PATH_AUTO) {
-		attr.hints.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
-		attr.hints.numa_node = b->node;
+	if (b->node >= 0 && hints.policy == IBV_DMA_PATH_AUTO) {
+		hints.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
+		hints.numa_node = b->node;
 	}
+	attr.hints = &hints;
 	attr.choice = &b->choice;
 	attr.source = &b->source;
 	b->mr = ibv_reg_dmabuf_mr_ex(c->pd, &attr);
@@ -346,26 +353,27 @@ int main(int argc, char **argv)
 	bool json = false, do_write, do_read;
 	int o, i, ret, rc = 1;
 
+	tool_set_prog(prog);
 	while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (o) {
 		case 'd': dev = optarg; break;
 		case 's': src.spec = optarg; break;
 		case 't': dst.spec = optarg; break;
 		case 'n':
-			if (bw_parse_size(optarg, &len) || !len)
-				return fprintf(stderr, "%s: bad --size\n", prog), 2;
+			if (tool_parse_size(optarg, &len) || !len)
+				return tool_usage_error("bad --size '%s'", optarg);
 			break;
 		case 'o':
-			if (bw_parse_size(optarg, &src.offset))
-				return fprintf(stderr, "%s: bad --src-offset\n", prog), 2;
+			if (tool_parse_size(optarg, &src.offset))
+				return tool_usage_error("bad --src-offset '%s'", optarg);
 			break;
 		case 'O':
-			if (bw_parse_size(optarg, &dst.offset))
-				return fprintf(stderr, "%s: bad --dst-offset\n", prog), 2;
+			if (tool_parse_size(optarg, &dst.offset))
+				return tool_usage_error("bad --dst-offset '%s'", optarg);
 			break;
 		case 'i':
-			if (bw_parse_size(optarg, &iova))
-				return fprintf(stderr, "%s: bad --iova\n", prog), 2;
+			if (tool_parse_size(optarg, &iova))
+				return tool_usage_error("bad --iova '%s'", optarg);
 			break;
 		case 'p': path = optarg; break;
 		case 'x': op = optarg; break;
@@ -381,20 +389,10 @@ int main(int argc, char **argv)
 	do_write = !strcmp(op, "write") || !strcmp(op, "both");
 	do_read = !strcmp(op, "read") || !strcmp(op, "both");
 	if (!do_write && !do_read)
-		return fprintf(stderr, "%s: bad --op '%s'\n", prog, op), 2;
-	if (!strcmp(path, "auto")) {
-		c.hints.policy = IBV_DMA_PATH_AUTO;
-	} else if (!strcmp(path, "default")) {
-		c.hints.policy = IBV_DMA_PATH_DEFAULT;
-	} else if (!strncmp(path, "numa=", 5)) {
-		c.hints.policy = IBV_DMA_PATH_NUMA;
-		c.hints.numa_node = atoi(path + 5);
-	} else if (!strncmp(path, "endpoint=", 9)) {
-		c.hints.policy = IBV_DMA_PATH_ENDPOINT;
-		c.hints.endpoint = (uint32_t)atoi(path + 9);
-	} else {
-		return fprintf(stderr, "%s: bad --path '%s'\n", prog, path), 2;
-	}
+		return tool_usage_error("bad --op '%s'", op);
+	if (tool_parse_path(path, &c.hints))
+		return tool_usage_error("bad --path '%s' (auto, default, numa=N or endpoint=N)",
+					path);
 	/* iova keeps each buffer's page offset; they must not overlap. */
 	src.iova = iova + (src.offset & 4095);
 	dst.iova = iova + (1ULL << 40) + (dst.offset & 4095);

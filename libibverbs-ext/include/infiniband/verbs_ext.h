@@ -7,6 +7,13 @@
  * constructors return NULL and set errno, other calls return 0 or an errno
  * value. Every failure also leaves a one-line reason that
  * ibv_ext_last_error() returns (per thread).
+ *
+ * Structures the library fills in arrays or through pointers can grow: the
+ * calls that write them are inline wrappers passing the sizeof() this
+ * header gives (as rdma-core's ibv_query_device_ex()), and new fields are
+ * only ever added at the end. Devices are named by their ibv_device or an
+ * ibv_context of them (_dev, _ctx), or by name (the CLI's way; a name can
+ * be renamed away, an ibv_device keeps its uverbs index).
  */
 #ifndef INFINIBAND_VERBS_EXT_H
 #define INFINIBAND_VERBS_EXT_H
@@ -22,21 +29,35 @@ extern "C" {
 #define IBV_EXT_PCI_ADDR_LEN 16 /* "dddd:bb:dd.f" and NUL */
 #define IBV_EXT_NAME_LEN 64
 #define IBV_EXT_REASON_LEN 512
+#define IBV_EXT_ASSUMED_LEN 128
 
 /*
  * The sysfs tree the library reads. Defaults to /sys; the environment
- * variable IBV_EXT_SYSFS_ROOT redirects it (tests use fixture trees).
+ * variable IBV_EXT_SYSFS_ROOT redirects it (tests use fixture trees,
+ * ibv_dmabuf --sysfs-root another machine's tree). Such a tree is taken to
+ * describe another machine: what depends on this host's libraries is
+ * assumed there (IBV_DMA_EP_FLAG_ASSUMED), unless IBV_EXT_LOCAL_VIEW is
+ * set (to 1): then this host's libraries decide, as for /sys.
  */
 #define IBV_EXT_SYSFS_ROOT_ENV "IBV_EXT_SYSFS_ROOT"
+#define IBV_EXT_LOCAL_VIEW_ENV "IBV_EXT_LOCAL_VIEW"
 
 /* Reason for the last failure of a call of this library in this thread. */
 const char *ibv_ext_last_error(void);
 
 /*
  * What the sysfs parser skipped (missing or malformed files), one line per
- * note, i from 0 until NULL. The topology is parsed on first use.
+ * note, i from 0 until NULL; the string is the calling thread's until its
+ * next call. The topology is parsed on first use and again when the RDMA
+ * devices of the machine change.
  */
 const char *ibv_ext_sysfs_note(size_t i);
+
+/*
+ * Forget the topology read so far; the next call reads sysfs again. Calls
+ * in flight in other threads keep what they started with.
+ */
+void ibv_ext_drop_topology_cache(void);
 
 /* ---------------------------------------------------------------------- */
 /* What backs a dma-buf                                                     */
@@ -118,6 +139,13 @@ enum ibv_dma_endpoint_flags {
 	 * explicit request for it fails.
 	 */
 	IBV_DMA_EP_FLAG_UNAVAILABLE = 1 << 3,
+	/*
+	 * The sysfs tree describes another machine, and whether it can
+	 * register through this endpoint depends on a library of that
+	 * machine (mlx5 data direct: rdma-core 54 or later): assumed, not
+	 * checked; the choice's reason says what. Not with a context.
+	 */
+	IBV_DMA_EP_FLAG_ASSUMED = 1 << 4,
 };
 
 struct ibv_dma_endpoint {
@@ -132,14 +160,52 @@ struct ibv_dma_endpoint {
 	char ibdev[IBV_EXT_NAME_LEN];	/* owning RDMA device */
 	char pci_addr[IBV_EXT_PCI_ADDR_LEN]; /* empty for IBV_DMA_EP_VIRTUAL */
 	char via[IBV_EXT_NAME_LEN];	/* netdev or peer RDMA device, if any */
+	/* IBV_DMA_EP_FLAG_ASSUMED: what that machine is assumed to have. */
+	char assumed[IBV_EXT_ASSUMED_LEN];	/* since IBVERBS_EXT_1.1 */
 };
 
 /*
  * In: *num_eps is the capacity of eps. Out: the number of endpoints the
  * device has. Returns ENOSPC (with *num_eps set) if eps was too small.
+ * The device: by name, by ibv_device, or by an ibv_context of it (with a
+ * context the provider library can add what sysfs cannot tell, e.g. an
+ * mlx5 data-direct function for a user who may not read its VPD).
  */
-int ibv_query_dma_endpoints(const char *ibdev_name,
-			    struct ibv_dma_endpoint *eps, size_t *num_eps);
+int _ibv_query_dma_endpoints(const char *ibdev_name,
+			     struct ibv_dma_endpoint *eps, size_t *num_eps,
+			     size_t ep_size);
+int _ibv_query_dma_endpoints_dev(struct ibv_device *device,
+				 struct ibv_dma_endpoint *eps, size_t *num_eps,
+				 size_t ep_size);
+int _ibv_query_dma_endpoints_ctx(struct ibv_context *context,
+				 struct ibv_dma_endpoint *eps, size_t *num_eps,
+				 size_t ep_size);
+
+static inline int ___ibv_query_dma_endpoints(const char *ibdev_name,
+					     struct ibv_dma_endpoint *eps,
+					     size_t *num_eps)
+{
+	return _ibv_query_dma_endpoints(ibdev_name, eps, num_eps,
+					sizeof(*eps));
+}
+#define ibv_query_dma_endpoints(ibdev_name, eps, num_eps) \
+	___ibv_query_dma_endpoints(ibdev_name, eps, num_eps)
+
+static inline int ibv_query_dma_endpoints_dev(struct ibv_device *device,
+					      struct ibv_dma_endpoint *eps,
+					      size_t *num_eps)
+{
+	return _ibv_query_dma_endpoints_dev(device, eps, num_eps,
+					    sizeof(*eps));
+}
+
+static inline int ibv_query_dma_endpoints_ctx(struct ibv_context *context,
+					      struct ibv_dma_endpoint *eps,
+					      size_t *num_eps)
+{
+	return _ibv_query_dma_endpoints_ctx(context, eps, num_eps,
+					    sizeof(*eps));
+}
 
 const char *ibv_dma_endpoint_kind_str(enum ibv_dma_endpoint_kind kind);
 
@@ -193,34 +259,165 @@ struct ibv_dma_choice {
 	uint32_t path_class;	/* enum ibv_dma_path_class */
 	uint32_t flags;		/* enum ibv_dma_choice_flags */
 	int32_t numa_distance;	/* SLIT distance memory->endpoint; -1 n/a */
-	struct ibv_dma_endpoint ep;
 	char reason[IBV_EXT_REASON_LEN]; /* the decision in words */
+	struct ibv_dma_endpoint ep;	/* last: it grows with this struct */
 };
 
 /* The best endpoint of one device for a source. */
-int ibv_select_dma_endpoint(const char *ibdev_name,
-			    const struct ibv_dmabuf_info *source,
-			    const struct ibv_dma_path_hints *hints,
-			    struct ibv_dma_choice *choice);
+int _ibv_select_dma_endpoint(const char *ibdev_name,
+			     const struct ibv_dmabuf_info *source,
+			     const struct ibv_dma_path_hints *hints,
+			     struct ibv_dma_choice *choice, size_t choice_size);
+int _ibv_select_dma_endpoint_dev(struct ibv_device *device,
+				 const struct ibv_dmabuf_info *source,
+				 const struct ibv_dma_path_hints *hints,
+				 struct ibv_dma_choice *choice,
+				 size_t choice_size);
+int _ibv_select_dma_endpoint_ctx(struct ibv_context *context,
+				 const struct ibv_dmabuf_info *source,
+				 const struct ibv_dma_path_hints *hints,
+				 struct ibv_dma_choice *choice,
+				 size_t choice_size);
+
+static inline int ___ibv_select_dma_endpoint(const char *ibdev_name,
+					     const struct ibv_dmabuf_info *source,
+					     const struct ibv_dma_path_hints *hints,
+					     struct ibv_dma_choice *choice)
+{
+	return _ibv_select_dma_endpoint(ibdev_name, source, hints, choice,
+					sizeof(*choice));
+}
+#define ibv_select_dma_endpoint(ibdev_name, source, hints, choice) \
+	___ibv_select_dma_endpoint(ibdev_name, source, hints, choice)
+
+static inline int ibv_select_dma_endpoint_dev(struct ibv_device *device,
+					      const struct ibv_dmabuf_info *source,
+					      const struct ibv_dma_path_hints *hints,
+					      struct ibv_dma_choice *choice)
+{
+	return _ibv_select_dma_endpoint_dev(device, source, hints, choice,
+					    sizeof(*choice));
+}
+
+static inline int ibv_select_dma_endpoint_ctx(struct ibv_context *context,
+					      const struct ibv_dmabuf_info *source,
+					      const struct ibv_dma_path_hints *hints,
+					      struct ibv_dma_choice *choice)
+{
+	return _ibv_select_dma_endpoint_ctx(context, source, hints, choice,
+					    sizeof(*choice));
+}
 
 /*
  * All endpoints of one device, best first, each with its own reason.
  * *num is capacity in, count out (ENOSPC as ibv_query_dma_endpoints).
  */
-int ibv_rank_dma_endpoints(const char *ibdev_name,
-			   const struct ibv_dmabuf_info *source,
-			   const struct ibv_dma_path_hints *hints,
-			   struct ibv_dma_choice *ranked, size_t *num);
+int _ibv_rank_dma_endpoints(const char *ibdev_name,
+			    const struct ibv_dmabuf_info *source,
+			    const struct ibv_dma_path_hints *hints,
+			    struct ibv_dma_choice *ranked, size_t *num,
+			    size_t choice_size);
+int _ibv_rank_dma_endpoints_dev(struct ibv_device *device,
+				const struct ibv_dmabuf_info *source,
+				const struct ibv_dma_path_hints *hints,
+				struct ibv_dma_choice *ranked, size_t *num,
+				size_t choice_size);
+int _ibv_rank_dma_endpoints_ctx(struct ibv_context *context,
+				const struct ibv_dmabuf_info *source,
+				const struct ibv_dma_path_hints *hints,
+				struct ibv_dma_choice *ranked, size_t *num,
+				size_t choice_size);
+
+static inline int ___ibv_rank_dma_endpoints(const char *ibdev_name,
+					    const struct ibv_dmabuf_info *source,
+					    const struct ibv_dma_path_hints *hints,
+					    struct ibv_dma_choice *ranked,
+					    size_t *num)
+{
+	return _ibv_rank_dma_endpoints(ibdev_name, source, hints, ranked, num,
+				       sizeof(*ranked));
+}
+#define ibv_rank_dma_endpoints(ibdev_name, source, hints, ranked, num) \
+	___ibv_rank_dma_endpoints(ibdev_name, source, hints, ranked, num)
+
+static inline int ibv_rank_dma_endpoints_dev(struct ibv_device *device,
+					     const struct ibv_dmabuf_info *source,
+					     const struct ibv_dma_path_hints *hints,
+					     struct ibv_dma_choice *ranked,
+					     size_t *num)
+{
+	return _ibv_rank_dma_endpoints_dev(device, source, hints, ranked, num,
+					   sizeof(*ranked));
+}
+
+static inline int ibv_rank_dma_endpoints_ctx(struct ibv_context *context,
+					     const struct ibv_dmabuf_info *source,
+					     const struct ibv_dma_path_hints *hints,
+					     struct ibv_dma_choice *ranked,
+					     size_t *num)
+{
+	return _ibv_rank_dma_endpoints_ctx(context, source, hints, ranked, num,
+					   sizeof(*ranked));
+}
 
 /*
  * Rank RDMA devices for a source before a PD exists: one entry per device
- * (its best endpoint), best device first. names == NULL ranks every RDMA
- * device of the sysfs tree. *num is capacity in, count out.
+ * (its best endpoint), best device first. names (devices, contexts) NULL
+ * ranks every RDMA device of the sysfs tree. *num is capacity in, count
+ * out.
  */
-int ibv_rank_dmabuf_devices(const char *const *names, size_t num_names,
-			    const struct ibv_dmabuf_info *source,
-			    const struct ibv_dma_path_hints *hints,
-			    struct ibv_dma_choice *ranked, size_t *num);
+int _ibv_rank_dmabuf_devices(const char *const *names, size_t num_names,
+			     const struct ibv_dmabuf_info *source,
+			     const struct ibv_dma_path_hints *hints,
+			     struct ibv_dma_choice *ranked, size_t *num,
+			     size_t choice_size);
+int _ibv_rank_dmabuf_devices_dev(struct ibv_device *const *devices,
+				 size_t num_devices,
+				 const struct ibv_dmabuf_info *source,
+				 const struct ibv_dma_path_hints *hints,
+				 struct ibv_dma_choice *ranked, size_t *num,
+				 size_t choice_size);
+int _ibv_rank_dmabuf_devices_ctx(struct ibv_context *const *contexts,
+				 size_t num_contexts,
+				 const struct ibv_dmabuf_info *source,
+				 const struct ibv_dma_path_hints *hints,
+				 struct ibv_dma_choice *ranked, size_t *num,
+				 size_t choice_size);
+
+static inline int ___ibv_rank_dmabuf_devices(const char *const *names,
+					     size_t num_names,
+					     const struct ibv_dmabuf_info *source,
+					     const struct ibv_dma_path_hints *hints,
+					     struct ibv_dma_choice *ranked,
+					     size_t *num)
+{
+	return _ibv_rank_dmabuf_devices(names, num_names, source, hints, ranked,
+					num, sizeof(*ranked));
+}
+#define ibv_rank_dmabuf_devices(names, num_names, source, hints, ranked, num) \
+	___ibv_rank_dmabuf_devices(names, num_names, source, hints, ranked, num)
+
+static inline int ibv_rank_dmabuf_devices_dev(struct ibv_device *const *devices,
+					      size_t num_devices,
+					      const struct ibv_dmabuf_info *source,
+					      const struct ibv_dma_path_hints *hints,
+					      struct ibv_dma_choice *ranked,
+					      size_t *num)
+{
+	return _ibv_rank_dmabuf_devices_dev(devices, num_devices, source, hints,
+					    ranked, num, sizeof(*ranked));
+}
+
+static inline int ibv_rank_dmabuf_devices_ctx(struct ibv_context *const *contexts,
+					      size_t num_contexts,
+					      const struct ibv_dmabuf_info *source,
+					      const struct ibv_dma_path_hints *hints,
+					      struct ibv_dma_choice *ranked,
+					      size_t *num)
+{
+	return _ibv_rank_dmabuf_devices_ctx(contexts, num_contexts, source,
+					    hints, ranked, num, sizeof(*ranked));
+}
 
 const char *ibv_dma_path_class_str(enum ibv_dma_path_class cls);
 
@@ -229,7 +426,7 @@ const char *ibv_dma_path_class_str(enum ibv_dma_path_class cls);
 /* ---------------------------------------------------------------------- */
 
 enum ibv_reg_dmabuf_mr_ex_mask {
-	IBV_REG_DMABUF_MR_EX_HINTS = 1 << 0,	/* attr.hints is valid */
+	IBV_REG_DMABUF_MR_EX_HINTS = 1 << 0,	/* *attr.hints is valid */
 	IBV_REG_DMABUF_MR_EX_CHOICE = 1 << 1,	/* fill *attr.choice */
 	IBV_REG_DMABUF_MR_EX_SOURCE = 1 << 2,	/* fill *attr.source */
 };
@@ -242,14 +439,25 @@ struct ibv_reg_dmabuf_mr_ex_attr {
 	uint64_t iova;		/* same offset within a page as offset */
 	uint32_t access;	/* enum ibv_access_flags */
 	uint32_t reserved;
-	struct ibv_dma_path_hints hints;
+	/* The hints grow on their own, by their comp_mask. */
+	const struct ibv_dma_path_hints *hints;
 	struct ibv_dma_choice *choice;	   /* out: endpoint used and why */
 	struct ibv_dmabuf_info *source;	   /* out: what backs the buffer */
 };
 
 /* Release the MR with ibv_dereg_mr(). */
-struct ibv_mr *ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
-				    struct ibv_reg_dmabuf_mr_ex_attr *attr);
+struct ibv_mr *_ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
+				     struct ibv_reg_dmabuf_mr_ex_attr *attr,
+				     size_t choice_size, size_t source_size);
+
+static inline struct ibv_mr *
+___ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
+			struct ibv_reg_dmabuf_mr_ex_attr *attr)
+{
+	return _ibv_reg_dmabuf_mr_ex(pd, attr, sizeof(*attr->choice),
+				     sizeof(*attr->source));
+}
+#define ibv_reg_dmabuf_mr_ex(pd, attr) ___ibv_reg_dmabuf_mr_ex(pd, attr)
 
 /* ---------------------------------------------------------------------- */
 /* Test and benchmark buffers                                               */

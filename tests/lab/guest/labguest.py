@@ -369,3 +369,47 @@ def closing_fds(*fds):
             with contextlib.suppress(OSError):
                 os.close(fd)
 
+
+
+# <linux/dma-buf.h>: DMA_BUF_SET_NAME = _IOW('b', 1, const char *) (a user pointer)
+DMA_BUF_SET_NAME = _ioc(_IOC_WRITE, "b", 1, 8)
+
+
+def dmabuf_set_name(fd, name):
+    """Name a dma-buf (DMA_BUF_SET_NAME, at most 31 bytes): what any holder of the fd may do.
+    The argument is a pointer, which fcntl.ioctl() cannot pass: libc's ioctl through ctypes."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_char_p]
+    if libc.ioctl(fd, DMA_BUF_SET_NAME, name.encode()) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"DMA_BUF_SET_NAME: {os.strerror(err)}")
+
+
+def record_bad_input(api, given, expected, observed, reason=""):
+    """A row of the bad-input matrix (tests/reliability/badinput-matrix reads LAB_OUT's
+    badinput.tsv): the call, the input, the errno names expected and observed, the reason."""
+    out = os.environ.get("LAB_OUT")
+    if not out:
+        return
+    with open(os.path.join(out, "badinput.tsv"), "a") as f:
+        f.write(f"{api} (lab, {os.environ.get('LAB_KERNEL')})\t{given}\t{expected}\t"
+                f"{observed}\t{reason.splitlines()[0] if reason else ''}\n")
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+
+
+def ibverbs_ext():
+    """The Python module of this checkout (python/, on the build tree's library), or the
+    calling test module skipped with the reason."""
+    import sys
+    import pytest
+    sys.path.insert(0, os.path.join(REPO, "python"))
+    try:
+        import ibverbs_ext as ix
+    except ImportError as e:
+        pytest.skip(f"ibverbs_ext cannot be loaded (build the library: cmake -S . -B build "
+                    f"&& cmake --build build): {e}", allow_module_level=True)
+    return ix

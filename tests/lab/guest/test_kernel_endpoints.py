@@ -107,8 +107,11 @@ def test_p2p_memory_only_through_the_endpoint_that_reaches_it(rxeb, lab):
         with labguest.closing_fds(fd):
             # NIC3 (endpoint 0, the default) is not under ivshmem's switch
             with verbs(rxeb.rxe) as v:
-                assert v.reg_errno(v.reg_mr_fd, fd, 0, size, 0,
-                                   endpoint=rxeb.nic3_endpoint) == errno.EXDEV
+                err = v.reg_errno(v.reg_mr_fd, fd, 0, size, 0, endpoint=rxeb.nic3_endpoint)
+                labguest.record_bad_input("REG_MR", "DMA_ENDPOINT that cannot reach the "
+                                          "buffer's P2P memory", "EXDEV",
+                                          errno.errorcode[err])
+                assert err == errno.EXDEV
                 assert v.reg_errno(v.reg_mr_fd, fd, 0, size, 0) == errno.EXDEV
             assert reg_and_transfer(rxeb, fd, dev.view(2, off), size,
                                     endpoint=rxeb.nic2_endpoint, tag=9) == rxeb.nic2_endpoint
@@ -119,7 +122,10 @@ def test_endpoint_refusals(rxeb, lab):
     fd = heap_buffer(1 * MiB)
     with labguest.closing_fds(fd):
         with verbs(rxeb.rxe) as v:
-            assert v.reg_errno(v.reg_mr_fd, fd, 0, PAGE, 0, endpoint=2) == errno.EINVAL
+            err = v.reg_errno(v.reg_mr_fd, fd, 0, PAGE, 0, endpoint=2)
+            labguest.record_bad_input("REG_MR", "DMA_ENDPOINT past the last endpoint",
+                                      "EINVAL", errno.errorcode[err])
+            assert err == errno.EINVAL
             assert v.reg_errno(v.reg_mr_fd, fd, 0, PAGE, 0, endpoint=0xffffffff) == \
                 errno.EINVAL
         with verbs(lab.nics[0].rxe) as v:
@@ -138,4 +144,7 @@ def test_stock_kernel_refuses_the_endpoint_attribute(lab):
     before the driver is asked (stock rxe has no dma-buf MRs anyway)."""
     fd = heap_buffer(1 * MiB)
     with labguest.closing_fds(fd), verbs(lab.nics[0].rxe) as v:
-        assert v.reg_errno(v.reg_mr_fd, fd, 0, PAGE, 0, endpoint=0) == errno.EPROTONOSUPPORT
+        err = v.reg_errno(v.reg_mr_fd, fd, 0, PAGE, 0, endpoint=0)
+        labguest.record_bad_input("REG_MR", "DMA_ENDPOINT (mandatory) on a kernel without "
+                                  "the series", "EPROTONOSUPPORT", errno.errorcode[err])
+        assert err == errno.EPROTONOSUPPORT

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB */
 /*
  * A minimal streaming JSON writer for the tools' --json output: objects,
- * arrays, strings (escaped), integers, booleans. Commas are managed per
- * nesting level.
+ * arrays, strings (escaped), integers, booleans, numbers (NaN and
+ * infinities as null). Commas are managed per nesting level.
  */
 #ifndef DMP_JSON_H
 #define DMP_JSON_H

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+#include <math.h>
+
 #include "json.h"
 
 void json_init(struct json *j, FILE *f)
@@ -120,10 +122,14 @@ void json_bool(struct json *j, const char *key, bool val)
 	fputs(val ? "true" : "false", j->f);
 }
 
+/* JSON has no NaN or infinity: a figure that is not a number is null. */
 void json_double(struct json *j, const char *key, double val)
 {
 	lead(j, key);
-	fprintf(j->f, "%.3f", val);
+	if (isfinite(val))
+		fprintf(j->f, "%.3f", val);
+	else
+		fputs("null", j->f);
 }
 
 void json_null(struct json *j, const char *key)

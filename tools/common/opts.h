@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB */
+/*
+ * What the tools parse alike: usage errors, sizes, bounded integers and
+ * the --path policy. One copy for ibv_dmabuf, the benchmarks, xfer and the
+ * stress tool.
+ */
+#ifndef DMP_TOOL_OPTS_H
+#define DMP_TOOL_OPTS_H
+
+#include <stdint.h>
+#include <infiniband/verbs_ext.h>
+
+#if defined(__GNUC__)
+#define TOOL_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define TOOL_PRINTF(a, b)
+#endif
+
+#define TOOL_EXIT_USAGE 2
+
+/* The name messages start with (default "tool"). */
+void tool_set_prog(const char *prog);
+const char *tool_prog(void);
+
+/* "prog: <message> (see --help)" on stderr; returns TOOL_EXIT_USAGE. */
+int tool_usage_error(const char *fmt, ...) TOOL_PRINTF(1, 2);
+
+/*
+ * The usage error of getopt_long()'s answer c (':' a value missing, '?' an
+ * unknown option), with optstring starting with ':' and opterr 0.
+ */
+int tool_getopt_error(int c, char **argv);
+
+/*
+ * "4096", "0x1000", "64K", "2M", "1G", "2MiB", "4KB" (binary units): 0, or
+ * -1 when malformed, negative or beyond 64 bits.
+ */
+int tool_parse_size(const char *s, uint64_t *out);
+
+/* A decimal integer in [min, max]: 0, or -1. */
+int tool_parse_long(const char *s, long min, long max, long *out);
+
+/* --path: auto | default | numa=N | endpoint=N (NULL: auto). 0, or -1. */
+int tool_parse_path(const char *s, struct ibv_dma_path_hints *h);
+
+/*
+ * Split s in place at commas into out[max] (no empty fields): the count,
+ * or -1 when there are more than max or an empty one.
+ */
+int tool_split(char *s, const char **out, int max);
+
+#endif
