@@ -455,8 +455,10 @@ typedef struct ibv_mr *(*vext_reg_mr_ex_fn)(struct ibv_pd *pd,
 
 /*
  * The rdma-core versions whose private struct verbs_mr the lab tests run
- * against (Debian 12's 44, the built 65; the struct is the same in every
- * release between): the hand-built MR of uverbs.c is made for them only.
+ * against (Debian 12's 44, the built 65; struct verbs_mr and enum
+ * ibv_mr_type read the same in libibverbs/driver.h of every release tag
+ * v44.0..v65.0, and rxe and siw free a bare verbs_mr in all of them): the
+ * hand-built MR of uverbs.c is made for them only.
  */
 #define VEXT_VERBS_MR_FIRST 44
 #define VEXT_VERBS_MR_LAST 65
