@@ -6,6 +6,7 @@
 #ifndef VEXT_INTERNAL_H
 #define VEXT_INTERNAL_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdatomic.h>
@@ -362,7 +363,6 @@ struct vext_ep *vext_current_eps(struct vext_topo *t,
 				 const struct vext_ibdev *dev,
 				 struct ibv_context *ctx, size_t *nr,
 				 size_t *usable);
-struct ibv_mr *vext_reg_plain(struct vext_reg_req *req);
 /*
  * Mirrors rdma-core's private enum ibv_mr_type and struct verbs_mr
  * (libibverbs/driver.h, unchanged v44..v65): what ibv_dereg_mr() expects
@@ -418,5 +418,81 @@ int vext_ucmd_exec(struct vext_ucmd *cmd, int cmd_fd);
 /* uverbs.c: REG_DMABUF_MR through the library's own ioctl. */
 struct ibv_mr *vext_reg_uverbs(struct vext_reg_req *req, uint32_t driver_id,
 			       bool send_endpoint);
+
+/*
+ * rdma-core's struct ibv_mr_init_attr as rdma-core-patches/ extends it
+ * (v65 fields, then dma_ep and dma_ep_used), for ibv_reg_mr_ex() of a
+ * libibverbs bound at run time; this build's verbs.h may not have it.
+ */
+struct vext_mr_init_attr {
+	size_t length;
+	int access;
+	uint64_t comp_mask;
+	uint64_t iova;
+	void *addr;
+	int fd;
+	uint64_t fd_offset;
+	void *dmah;
+	void *buf;
+	uint32_t dma_ep;
+	uint32_t *dma_ep_used;
+};
+
+enum {
+	VEXT_REG_MR_MASK_IOVA = 1 << 0,
+	VEXT_REG_MR_MASK_FD = 1 << 2,
+	VEXT_REG_MR_MASK_FD_OFFSET = 1 << 3,
+	VEXT_REG_MR_MASK_DMA_EP = 1 << 6,
+};
+
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(offsetof(struct vext_mr_init_attr, dma_ep) == 72 &&
+		       offsetof(struct vext_mr_init_attr, dma_ep_used) == 80 &&
+		       sizeof(struct vext_mr_init_attr) == 88,
+	       "struct ibv_mr_init_attr of rdma-core-patches (LP64)");
+#endif
+
+typedef struct ibv_mr *(*vext_reg_mr_ex_fn)(struct ibv_pd *pd,
+					    struct vext_mr_init_attr *attr);
+
+/*
+ * The rdma-core versions whose private struct verbs_mr the lab tests run
+ * against (Debian 12's 44, the built 65; struct verbs_mr and enum
+ * ibv_mr_type read the same in libibverbs/driver.h of every release tag
+ * v44.0..v65.0, and rxe and siw free a bare verbs_mr in all of them): the
+ * hand-built MR of uverbs.c is made for them only.
+ */
+#define VEXT_VERBS_MR_FIRST 44
+#define VEXT_VERBS_MR_LAST 65
+
+/* ibverbs_rt.c: the libibverbs this process runs with. */
+struct vext_ibverbs {
+	char path[PATH_MAX];		/* resolved; "" when unknown */
+	unsigned int major, minor;	/* rdma-core version; 0 when unknown */
+	/* ibv_reg_mr_ex of a libibverbs that carries the DMA endpoint */
+	vext_reg_mr_ex_fn reg_mr_ex;
+};
+
+const struct vext_ibverbs *vext_ibverbs(void);
+/* rdma-core's version from libibverbs' file name: 0 or EINVAL. */
+int vext_ibverbs_version(const char *path, unsigned int *major,
+			 unsigned int *minor);
+/* 0, or EOPNOTSUPP with the reason: no hand-built MR for this libibverbs. */
+int vext_verbs_mr_allowed(const struct vext_ibverbs *v, const char *devname);
+
+/*
+ * providers/common.c: register through the request's endpoint, the one way
+ * for every backend. hand_built_driver: the uverbs driver id for the
+ * library's own ioctl where the provider's MR is a bare struct verbs_mr
+ * (rxe, siw); 0 where it is not (the MR must then be the provider's).
+ */
+struct ibv_mr *vext_reg_endpoint(struct vext_reg_req *req, bool send_endpoint,
+				 uint32_t hand_built_driver);
+/*
+ * For backends whose MR is the provider's own: 0 when ep is the default or
+ * this libibverbs can name an endpoint, else EOPNOTSUPP with the reason.
+ */
+int vext_ep_needs_verbs_ep(const struct vext_ibdev *dev,
+			   const struct vext_ep *ep);
 
 #endif /* VEXT_INTERNAL_H */

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 /*
  * Generic backend: any RDMA device with a PCI function (or none). One
- * endpoint, the device itself; registration through the installed
- * provider's ibv_reg_dmabuf_mr().
+ * endpoint, the device itself (more where the kernel lists them);
+ * registration through the installed provider.
  */
 #include <errno.h>
 
@@ -26,24 +26,25 @@ static void generic_endpoints(struct vext_topo *t, struct vext_ibdev *dev)
 		    dev->netdev);
 }
 
+/* The provider's MR layout is unknown: never hand-built. */
 static struct ibv_mr *generic_reg(struct vext_reg_req *req)
 {
-	if (req->ep->pub.flags & IBV_DMA_EP_FLAG_DEFAULT)
-		return vext_reg_plain(req);
-	/*
-	 * A kernel-listed non-default endpoint needs the uverbs driver id of
-	 * this device for our own ioctl; the generic backend does not know
-	 * it, so it says so rather than take a different path.
-	 */
-	errno = vext_err(EOPNOTSUPP,
-			 "%s: the generic backend can only register through the default endpoint",
-			 req->dev->name);
-	return NULL;
+	return vext_reg_endpoint(req,
+				 !(req->ep->pub.flags & IBV_DMA_EP_FLAG_DEFAULT),
+				 0);
+}
+
+static int generic_available(const struct vext_ibdev *dev,
+			     const struct vext_ep *ep, bool remote,
+			     const char **assumed, const char **here)
+{
+	return remote ? 0 : vext_ep_needs_verbs_ep(dev, ep);
 }
 
 const struct vext_provider vext_provider_generic = {
 	.name = "generic",
 	.match = generic_match,
 	.endpoints = generic_endpoints,
+	.available = generic_available,
 	.reg = generic_reg,
 };

@@ -160,9 +160,16 @@ static int mlx5_available(const struct vext_ibdev *dev,
 			  const struct vext_ep *ep, bool remote,
 			  const char **assumed, const char **here)
 {
-	if (ep->pub.kind != IBV_DMA_EP_DATA_DIRECT || dev->kernel_eps)
-		return 0;
 	pthread_once(&dv_once, bind_dv);
+	/* A kernel-listed endpoint: libibverbs names it, or libmlx5 (dd). */
+	if (dev->kernel_eps) {
+		if (remote || (ep->pub.kind == IBV_DMA_EP_DATA_DIRECT &&
+			       dv_reg_dmabuf_mr))
+			return 0;
+		return vext_ep_needs_verbs_ep(dev, ep);
+	}
+	if (ep->pub.kind != IBV_DMA_EP_DATA_DIRECT)
+		return 0;
 	/* Another machine's tree: what its rdma-core has, not this host's. */
 	if (remote) {
 		*assumed = "rdma-core >= 54 on that machine";
@@ -207,10 +214,12 @@ static struct ibv_mr *mlx5_reg(struct vext_reg_req *req)
 	struct ibv_mr *mr;
 	int ret;
 
-	if (req->ep->pub.flags & IBV_DMA_EP_FLAG_DEFAULT)
-		return vext_reg_plain(req);
-
-	if (req->ep->pub.kind == IBV_DMA_EP_DATA_DIRECT) {
+	/*
+	 * libmlx5's own way to data direct, unless libibverbs can name the
+	 * endpoint to a kernel that lists it.
+	 */
+	if (req->ep->pub.kind == IBV_DMA_EP_DATA_DIRECT &&
+	    !(req->dev->kernel_eps && vext_ibverbs()->reg_mr_ex)) {
 		pthread_once(&dv_once, bind_dv);
 		if (dv_reg_dmabuf_mr) {
 			ret = check_dd_path(req);
@@ -228,7 +237,10 @@ static struct ibv_mr *mlx5_reg(struct vext_reg_req *req)
 			return mr;
 		}
 	}
-	return vext_reg_uverbs(req, RDMA_DRIVER_MLX5, true);
+	/* A libmlx5 MR has fields of its own: never hand-built. */
+	return vext_reg_endpoint(req,
+				 !(req->ep->pub.flags & IBV_DMA_EP_FLAG_DEFAULT),
+				 0);
 }
 
 const struct vext_provider vext_provider_mlx5 = {

@@ -6,10 +6,10 @@
  * kind virtual). rxe names its netdev in `parent`; siw has no such file,
  * but its GID starts with the netdev's MAC.
  *
- * rdma-core's rxe and siw providers have no reg_dmabuf_mr op, so
+ * Upstream rdma-core's rxe and siw providers have no reg_dmabuf_mr op, so
  * libibverbs answers ibv_reg_dmabuf_mr() with EOPNOTSUPP without entering
- * the kernel. This backend sends UVERBS_METHOD_REG_DMABUF_MR itself;
- * whether it succeeds is then the kernel's decision.
+ * the kernel; with rdma-core-patches they have one, and reg_mr_ex for the
+ * endpoint (providers/common.c chooses).
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -87,15 +87,18 @@ static void soft_endpoints(struct vext_topo *t, struct vext_ibdev *dev)
 }
 
 /*
- * The endpoint attribute goes to the kernel for a non-default endpoint, and
- * for any endpoint the caller named when the kernel lists endpoints (without
- * it the kernel chooses itself, e.g. the endpoint on the buffer's node).
+ * The endpoint goes to the kernel for a non-default endpoint, and for any
+ * endpoint the caller named when the kernel lists endpoints (without it the
+ * kernel chooses itself, e.g. the endpoint on the buffer's node). The
+ * provider's MR is a bare struct verbs_mr: where it has no dma-buf op
+ * (rdma-core without rdma-core-patches), the library's ioctl makes it.
  */
 static struct ibv_mr *soft_reg(struct vext_reg_req *req)
 {
-	return vext_reg_uverbs(req, req->dev->driver_id,
-			       !(req->ep->pub.flags & IBV_DMA_EP_FLAG_DEFAULT) ||
-				       (req->named && req->dev->kernel_eps));
+	return vext_reg_endpoint(req,
+				 !(req->ep->pub.flags & IBV_DMA_EP_FLAG_DEFAULT) ||
+					 (req->named && req->dev->kernel_eps),
+				 req->dev->driver_id);
 }
 
 const struct vext_provider vext_provider_soft = {

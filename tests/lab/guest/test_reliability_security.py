@@ -1,21 +1,21 @@
 # SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 """What an unprivileged holder of a dma-buf fd learns and can do (runs INSIDE the lab).
 
-Only root may open /dev/udmabuf, /dev/dma_heap/system and the P2P test exporter in the guest,
+Only root may open /dev/udmabuf, /dev/dma_heap/system and vfio's group device in the guest,
 so this root test process makes the dma-bufs and hands the fds to a child that runs as nobody
 (uid and gid 65534, no supplementary groups, no capabilities): the fd holder. The child queries
 and registers through the fds it inherited. Checks:
 
 - the child really is unprivileged (no capabilities; the exporters' devices refuse it);
-- the library's answer to the holder equals root's, on the stock kernel (fdinfo path) and the
+- the library's answer to the holder equals root's, on the stock kernels (fdinfo path) and the
   patched one (kernel ioctl);
 - DMA_BUF_IOCTL_DESCRIBE gives the holder root's reply byte for byte, and every byte of it is
-  accounted for: size and exporter are what /proc/self/fdinfo already tells the holder, the
-  node is an online node, the provider is the PCI address sysfs shows; flags, reserved and the
-  bytes after the exporter name's NUL are zero (no kernel memory leaks out);
+  accounted for: the size is what /proc/self/fdinfo already tells the holder, the ranges tile
+  the buffer, each node is an online node, the provider is the PCI address sysfs shows; flags
+  and reserved fields are zero (no kernel memory leaks out);
 - no physical address in the reply: none of the udmabuf's page frames (read as root from
-  /proc/self/pagemap of its memfd) and nothing in the P2P provider's BAR, as an address or a
-  page frame number, at any 4- or 8-byte position;
+  /proc/self/pagemap of its memfd) and nothing in the P2P provider's BAR (vfio-pci's dma-buf of
+  ivshmem's BAR 2), as an address or a page frame number, at any 4- or 8-byte position;
 - the holder registers and deregisters dma-buf MRs through libibverbs-ext, and an explicit
   endpoint that cannot reach the P2P provider is refused with EXDEV for it as for root.
 """
@@ -36,9 +36,8 @@ import textwrap
 import pytest
 
 import labguest
-from test_kernel_dmabuf import (DESCRIBE_FMT, DMA_BUF_IOCTL_DESCRIBE, MPOL_BIND, heap_buffer,
-                                udmabuf_and_memfd)
-from test_kernel_endpoints import p2p, p2p_buffer, rxeb, topo  # noqa: F401 (fixtures)
+from kverbs import (DESCRIBE_FMT, DMA_BUF_IOCTL_DESCRIBE, MPOL_BIND, RANGE_FMT, heap_buffer,
+                    udmabuf_and_memfd)
 
 PAGE = mmap.PAGESIZE
 NOBODY = 65534
@@ -63,11 +62,15 @@ CHILD = textwrap.dedent("""
             out["open"][path] = 0
         except OSError as e:
             out["open"][path] = e.errno
+    import ctypes, struct
     for fd in req["describe"]:
-        buf = bytearray(64)
+        ranges = ctypes.create_string_buffer(64 * 40)
+        buf = bytearray(struct.pack("=IIQIIIIQ", 40, 0, 0, 0, 64, 40, 0,
+                                    ctypes.addressof(ranges)))
         try:
             fcntl.ioctl(fd, req["ioctl"], buf, True)
-            out["describe"][str(fd)] = buf.hex()
+            # the pointer is the caller's own: the rest is the kernel's answer
+            out["describe"][str(fd)] = (buf[:32] + ranges.raw).hex()
         except OSError as e:
             out["describe"][str(fd)] = e.errno
     if req["query"] or req["reg"]:
@@ -133,9 +136,13 @@ def as_nobody(env_dir, fds=(), describe=(), query=(), open_paths=(), reg=()):
 
 
 def raw_describe(fd):
-    buf = bytearray(64)
+    """The kernel's reply as the child reports it: the struct without its pointer, then room
+    for 64 ranges."""
+    ranges = ctypes.create_string_buffer(64 * 40)
+    buf = bytearray(struct.pack(DESCRIBE_FMT, 40, 0, 0, 0, 64, 40, 0,
+                                ctypes.addressof(ranges)))
     fcntl.ioctl(fd, DMA_BUF_IOCTL_DESCRIBE, buf, True)
-    return bytes(buf)
+    return bytes(buf[:32]) + ranges.raw
 
 
 def memfd_pfns(memfd, size):
@@ -159,17 +166,23 @@ def memfd_pfns(memfd, size):
     return pfns
 
 
-SIZE_AT = struct.calcsize("=IIIi")  # offset of the size field
-NAME_AT = struct.calcsize("=IIIiQIBBH")  # offset of exp_name
+def parse(raw):
+    """(header fields, [range tuples]) of a raw_describe() reply."""
+    head = struct.unpack_from("=IIQIIII", raw)
+    n = min(head[4], 64)
+    return head, [struct.unpack_from(RANGE_FMT, raw, 32 + 40 * i) for i in range(n)]
 
 
 def words(raw):
-    """Every aligned 4- and 8-byte value of a DESCRIBE reply (little endian), the size and
-    the exporter name zeroed: check_accounted() has matched both with fdinfo, and a size, or
-    four characters of a name, may well equal a page frame number."""
-    raw = raw[:SIZE_AT] + bytes(8) + raw[SIZE_AT + 8:NAME_AT] + bytes(len(raw) - NAME_AT)
-    return ({struct.unpack_from("<I", raw, o)[0] for o in range(0, len(raw), 4)} |
-            {struct.unpack_from("<Q", raw, o)[0] for o in range(0, len(raw), 8)})
+    """Every aligned 4- and 8-byte value of a DESCRIBE reply (little endian), with the size and
+    the ranges' offsets and lengths zeroed: check_accounted() has matched those with fdinfo
+    and with each other, and a size or an offset may well equal a page frame number."""
+    b = bytearray(raw)
+    b[8:16] = bytes(8)
+    for i in range(min(struct.unpack_from("=I", raw, 20)[0], 64)):
+        b[32 + 40 * i:32 + 40 * i + 16] = bytes(16)
+    return ({struct.unpack_from("<I", b, o)[0] for o in range(0, len(b), 4)} |
+            {struct.unpack_from("<Q", b, o)[0] for o in range(0, len(b), 8)})
 
 
 def online_nodes():
@@ -182,20 +195,25 @@ def online_nodes():
 
 def check_accounted(raw, fd, provider=None):
     """Every byte of a DESCRIBE reply is something the fd holder can learn anyway."""
-    (flags, types, attrs, node, size, seg, bus, devfn, reserved,
-     name) = struct.unpack(DESCRIBE_FMT, raw)
+    (argsz, flags, size, mem_types, nr, range_size, reserved), ranges = parse(raw)
     fi = labguest.fdinfo(fd)
-    assert flags == 0 and reserved == 0, raw.hex()
-    assert types in (1, 2, 4) and (attrs & ~0x7) == 0, raw.hex()
+    assert (argsz, flags, range_size, reserved) == (40, 0, 40, 0), raw[:32].hex()
     assert size == int(fi["size"]), (size, fi)
-    exp, nul, rest = name.partition(b"\0")
-    assert nul and exp.decode() == fi["exp_name"], (name, fi)
-    assert rest == b"\0" * len(rest), f"bytes after the exporter name: {rest.hex()}"
-    assert node == -1 or node in online_nodes(), node
-    if provider:
-        assert f"{seg:04x}:{bus:02x}:{devfn >> 3:02x}.{devfn & 7}" == provider
-    else:
-        assert (seg, bus, devfn) == (0, 0, 0), raw.hex()
+    assert mem_types in (1 << 1, 1 << 2), raw[:32].hex()
+    assert 1 <= nr <= 64 and len(ranges) == nr, nr
+    at = 0
+    for (off, length, mem, rflags, node, domain, bus, devfn, r0, r1) in ranges:
+        assert off == at and length > 0 and (r0, r1) == (0, 0), (off, length, r0, r1)
+        assert mem_types == 1 << mem and rflags in (1, 2, 4), (mem, rflags)
+        at += length
+        if provider:
+            assert node == -1, node
+            assert f"{domain:04x}:{bus:02x}:{devfn >> 3:02x}.{devfn & 7}" == provider
+        else:
+            assert node in online_nodes(), node
+            assert (domain, bus, devfn) == (0, 0, 0), raw.hex()
+    assert at == size, (at, size)
+    assert raw[32 + 40 * nr:] == bytes(len(raw) - 32 - 40 * nr), "bytes past the ranges"
 
 
 def bar_range(pci, bar=2):
@@ -245,35 +263,48 @@ def test_describe_gives_the_holder_nothing_new(nobody_env):
               f"{raw_describe(fd).hex()}")
 
 
-@pytest.mark.patched_only
-def test_describe_of_p2p_memory_hides_the_bar(nobody_env, p2p, topo):
-    start, end = bar_range(topo.ivshmem)
-    with p2p_buffer(p2p) as (fd, mem):
-        out = as_nobody(nobody_env, fds=[fd], describe=[fd])
-        raw = raw_describe(fd)
-        assert out["describe"][str(fd)] == raw.hex()
-        check_accounted(raw, fd, provider=topo.ivshmem)
-        inside = {w for w in words(raw)
-                  if start <= w <= end or (start // PAGE <= w <= end // PAGE and w > 0xFFFF)}
-        assert not inside, f"BAR {start:#x}-{end:#x} shows in the reply: {inside}"
-        print(f"ivshmem BAR {start:#x}-{end:#x}; reply {raw.hex()}")
+def _vfio(lab):
+    why = labguest.vfio_unavailable()
+    if why:
+        pytest.fail(f"the patched lab kernel must have the vfio P2P source: {why}")
+    return labguest.VfioDevice(os.environ.get("LAB_VFIO_PCI") or lab.ivshmem_pci)
 
 
 @pytest.mark.patched_only
-def test_holder_registers_and_cannot_bypass_p2p_reachability(lab, nobody_env, rxeb, p2p):
+def test_describe_of_p2p_memory_hides_the_bar(lab, nobody_env):
+    start, end = bar_range(lab.ivshmem_pci)
+    with _vfio(lab) as dev:
+        fd = dev.dmabuf(2, [(4 * labguest.MiB, 16 * PAGE)])
+        with labguest.closing_fds(fd):
+            out = as_nobody(nobody_env, fds=[fd], describe=[fd])
+            raw = raw_describe(fd)
+            assert out["describe"][str(fd)] == raw.hex()
+            check_accounted(raw, fd, provider=lab.ivshmem_pci)
+            inside = {w for w in words(raw)
+                      if start <= w <= end or (start // PAGE <= w <= end // PAGE and w > 0xFFFF)}
+            assert not inside, f"BAR {start:#x}-{end:#x} shows in the reply: {inside}"
+            print(f"ivshmem BAR {start:#x}-{end:#x}; reply {raw[:32 + 40].hex()}")
+
+
+@pytest.mark.patched_only
+def test_holder_registers_and_cannot_bypass_p2p_reachability(lab, nobody_env, rxeb):
+    off = 4 * labguest.MiB
     fd, memfd = udmabuf_and_memfd(16 * PAGE, MPOL_BIND, [0])
-    with labguest.closing_fds(fd, memfd), p2p_buffer(p2p) as (pfd, mem):
-        before = bytes(mem[0:PAGE])
-        out = as_nobody(nobody_env, fds=[fd, pfd], reg=[
-            (lab.nics[0].rxe, fd, 16 * PAGE, None),
-            (rxeb.rxe, pfd, 16 * PAGE, None),
-            (rxeb.rxe, pfd, 16 * PAGE, 0),
-            (lab.nics[1].rxe, pfd, 16 * PAGE, None),
-        ])
-        ok_cpu, ok_p2p, via_ep0, via_nic1 = out["reg"]
-        assert ok_cpu["ok"], ok_cpu
-        assert ok_p2p["ok"] and ok_p2p["endpoint"] == 1, ok_p2p
-        for refused in (via_ep0, via_nic1):
-            assert not refused["ok"] and refused["errno"] == errno.EXDEV, refused
-        assert bytes(mem[0:PAGE]) == before
-        print(f"holder: {out['reg']}")
+    with _vfio(lab) as dev, labguest.closing_fds(fd, memfd):
+        pfd = dev.dmabuf(2, [(off, 16 * PAGE)])
+        with labguest.closing_fds(pfd):
+            mem = dev.view(2, off)
+            before = bytes(mem[0:PAGE])
+            out = as_nobody(nobody_env, fds=[fd, pfd], reg=[
+                (lab.nics[0].rxe, fd, 16 * PAGE, None),
+                (rxeb.rxe, pfd, 16 * PAGE, None),
+                (rxeb.rxe, pfd, 16 * PAGE, rxeb.nic3_endpoint),
+                (lab.nics[1].rxe, pfd, 16 * PAGE, None),
+            ])
+            ok_cpu, ok_p2p, via_nic3, via_nic1 = out["reg"]
+            assert ok_cpu["ok"], ok_cpu
+            assert ok_p2p["ok"] and ok_p2p["endpoint"] == rxeb.nic2_endpoint, ok_p2p
+            for refused in (via_nic3, via_nic1):
+                assert not refused["ok"] and refused["errno"] == errno.EXDEV, refused
+            assert bytes(mem[0:PAGE]) == before
+            print(f"holder: {out['reg']}")
