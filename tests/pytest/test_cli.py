@@ -114,7 +114,7 @@ def test_node_hint_for_described_unknown(cli, fixtures_dir):
     (["--create", "udmabuf:size=1Q", "info"], 2, "bad --create"),
     (["--fd", "0", "--create", "heap", "info"], 2, "--fd and --create are exclusive"),
     (["--access", "local_write,teleport", "reg"], 2, "bad --access"),
-    (["reg", "--create", "heap"], 2, "reg needs --device DEV"),
+    (["reg", "--create", "heap"], 2, "reg needs -d/--ib-dev DEV"),
     (["--node-hint", "-3", "topology"], 2, "bad --node-hint"),
     (["topology", "extra"], 2, "unexpected argument 'extra'"),
     (["--offset", "-1", "topology"], 2, "bad --offset"),
