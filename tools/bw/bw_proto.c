@@ -157,13 +157,14 @@ static int compare_params(const struct params *a, const struct params *b,
 	SAME(op, "--op", "%s", OPN);
 	SAME(all, "--all", "%s", ONOFF);
 	SAME(size, "--size", "%llu", ULL);
+	/* Before --iters: -D sets it to 0, a time rather than a count. */
+	SAME(duration, "--duration", "%llu", ULL);
+	SAME(margin, "--margin", "%llu", ULL);
 	SAME(iters, "--iters", "%llu", ULL);
 	SAME(depth, "--tx-depth", "%llu", ULL);
 	SAME(qps, "--qp", "%llu", ULL);
 	SAME(paths, "number of paths (devices/--path)", "%llu", ULL);
 	SAME(check, "--check", "%s", ONOFF);
-	SAME(duration, "--duration", "%llu", ULL);
-	SAME(margin, "--margin", "%llu", ULL);
 	SAME(bidir, "--bidirectional", "%s", ONOFF);
 #undef SAME
 #undef ULL
