@@ -4,10 +4,10 @@
 * ``ERROR_BASES``: what IbvExtError derives from: OSError, and pyverbs' PyverbsRDMAError when
   pyverbs is importable (``except PyverbsRDMAError`` then catches the library's failures).
 * ``pd_address(pd)``: the ``struct ibv_pd *`` of a pyverbs PD, through its ``pd`` property
-  where that property returns the pointer (rdma-core 59 and later; Context.context, used
-  for the check, since 61), else (older pyverbs, whose property casts the pointer to a Python object and
-  crashes the interpreter when read, as rdma-core 44's) from the object's memory; checked
-  against the PD's kernel handle and Context either way.
+  where that property returns the pointer (rdma-core 59 and later; Context.context, used for
+  the check, since 61), else (older pyverbs, whose property casts the pointer to a Python
+  object and crashes the interpreter when read, as rdma-core 44's) from the object's memory;
+  checked against the PD's kernel handle and Context either way.
 * ``adopt(pd, mr)``: an ibverbs_ext MR joins the pyverbs PD's own set of MRs, so that closing
   the PD (or its Context) closes the MR first, as pyverbs does for its own children.
 

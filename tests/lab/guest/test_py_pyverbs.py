@@ -4,9 +4,10 @@
 A pyverbs PD is registered against through its struct ibv_pd *, which ibverbs_ext takes from
 pyverbs' `PD.pd` where that returns the pointer (rdma-core 59+) and finds in the pyverbs object
 otherwise (never through pyverbs 44's `PD.pd` property, which crashes: checked here),
-and the MR's lkey/rkey/iova go into pyverbs SGEs and RDMA work requests. Traffic: a loopback RC QP pair on one rxe device
-(RoCE v2 IPv4 GID), RDMA WRITE then RDMA READ, every byte checked — through the dma-buf's
-own mapping on the dma-buf side, through pyverbs' MR buffer on the host side.
+and the MR's lkey/rkey/iova go into pyverbs SGEs and RDMA work requests. Traffic: a loopback
+RC QP pair on one rxe device (RoCE v2 IPv4 GID), RDMA WRITE then RDMA READ, every byte checked
+— through the dma-buf's own mapping on the dma-buf side, through pyverbs' MR buffer on the
+host side.
 
 Both kernels: the pointer checks, the traffic harness with ordinary (host memory) MRs.
 Stock 6.12: a dma-buf registration against a pyverbs PD fails with EOPNOTSUPP and the reason.
