@@ -149,9 +149,9 @@ def test_report_gbits_like_ib_write_bw(dev, tcp_port, tmp_path):
     o_title, o_rows = table(ok(ours, srv)[0])
     assert t_title == o_title == TITLE.format(u="Gb/sec"), (t_title, o_title)
     assert near(float(o_rows[0][3]), float(t_rows[0][3])), (o_rows, t_rows)
-    out = tmp_path / "g.json"
-    js, _, srv = pair(BW, dev, tcp_port + 200, args + ["--json", f"--out_json={out}"],
-                      cwd=str(tmp_path))
+    out = tmp_path / "g.json"  # the client's only: both sides would write the one path
+    js, _, srv = pair(BW, dev, tcp_port + 200, args + ["--json"],
+                      args + ["--json", f"--out_json={out}"])
     mib = json.loads(ok(js, srv)[0])["results"][0]["bw_avg_MiBps"]
     gb = json.loads(out.read_text())["results"]["BW_average"]
     assert gb == pytest.approx(mib * 1048576 * 8 / 1e9, rel=1e-9), (gb, mib)
@@ -328,8 +328,8 @@ def test_out_json_of_a_sweep(dev, tcp_port, tmp_path):
     """--out_json=FILE with -a: "results" is the last size (as perftest, which rewrites its file
     per size), "all_results" every size, in order."""
     out = tmp_path / "sweep.json"
-    c, _, srv = pair(BW, dev, tcp_port, ["-a", "-s", "8K", "-n", "20", f"--out_json={out}"],
-                     cwd=str(tmp_path))
+    args = ["-a", "-s", "8K", "-n", "20"]
+    c, _, srv = pair(BW, dev, tcp_port, args, args + [f"--out_json={out}"])
     ok(c, srv)
     o = json.loads(out.read_text())
     assert [r["MsgSize"] for r in o["all_results"]] == [2 << i for i in range(13)], o
