@@ -51,8 +51,11 @@ def dev(lab):
 
 
 def base(tool, dev, port):
+    """Both tools get -F: perftest times with the TSC and, under TCG, often refuses to report
+    without it ("Correlation coefficient r^2 < 0.9 ... Can't produce a report", measured with
+    -D); tools/bw/bw_compare.py passes it too. ibv_dmabuf_bw accepts it and reads no TSC."""
     name, gid = dev
-    argv = [tool, "-d", name, "-x", gid, "-p", str(port)]
+    argv = [tool, "-d", name, "-x", gid, "-p", str(port), "-F"]
     return argv + (["--timeout", "30"] if tool == BW else [])
 
 
@@ -154,7 +157,8 @@ def test_report_gbits_like_ib_write_bw(dev, tcp_port, tmp_path):
                       args + ["--json", f"--out_json={out}"])
     mib = json.loads(ok(js, srv)[0])["results"][0]["bw_avg_MiBps"]
     gb = json.loads(out.read_text())["results"]["BW_average"]
-    assert gb == pytest.approx(mib * 1048576 * 8 / 1e9, rel=1e-9), (gb, mib)
+    # both rounded to the JSON writer's 3 decimals
+    assert gb == pytest.approx(mib * 1048576 * 8 / 1e9, abs=1e-3), (gb, mib)
 
 
 # ------------------------------------------------------------------ -D, -b
@@ -222,8 +226,8 @@ def test_bidirectional_checked(dev, tcp_port, op):
         dirs = {d["from"]: d for d in res["directions"]}
         assert dirs["client"]["messages"] == dirs["server"]["messages"] == 400, dirs
         assert res["messages"] == 800
-        assert res["bw_avg_MiBps"] == pytest.approx(
-            dirs["client"]["bw_avg_MiBps"] + dirs["server"]["bw_avg_MiBps"])
+        assert res["bw_avg_MiBps"] == pytest.approx(  # each rounded to 3 decimals
+            dirs["client"]["bw_avg_MiBps"] + dirs["server"]["bw_avg_MiBps"], abs=2e-3)
 
 
 def test_bidirectional_send_for_a_duration(dev, tcp_port):
@@ -278,9 +282,10 @@ def test_connection_type(dev, tcp_port):
 
 
 def test_cpu_freq_flag(dev, tcp_port):
-    """-F: accepted by both (this tool reads no CPU cycles: nothing to silence)."""
+    """-F (every run here has it, see base()), and its long name: accepted by both (this tool
+    reads no CPU cycles: nothing to silence)."""
     for tool, port in ((PT, tcp_port), (BW, tcp_port + 100)):
-        c, _, srv = pair(tool, dev, port, ["-n", "50", "-F"])
+        c, _, srv = pair(tool, dev, port, ["-n", "50", "--CPU-freq"])
         ok(c, srv)
 
 
