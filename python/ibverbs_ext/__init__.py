@@ -13,8 +13,11 @@ registration through that endpoint — usable beside pyverbs in one program::
          ix.reg_dmabuf_mr_ex(pd, buf, access=ix.ACCESS_LOCAL_WRITE) as mr:
         print(mr.choice.reason, hex(mr.lkey), hex(mr.rkey), hex(mr.iova))
 
-Every failure of the library raises :class:`IbvExtError` (an ``OSError``) carrying the errno
-and the library's one-line reason (``ibv_ext_last_error()``). Objects that own a resource (a
+Every failure of the library raises :class:`IbvExtError` (an ``OSError``, and pyverbs'
+``PyverbsRDMAError`` where pyverbs is installed) carrying the errno (also as ``error_code``)
+and the library's one-line reason (``ibv_ext_last_error()``). :class:`DmaBufMRex` is shaped like
+pyverbs' ``DmaBufMR(pd, length, access, dmabuf, offset)``; a pyverbs PD closes the MRs made on
+it first, as its own. Objects that own a resource (a
 dma-buf fd, an MR, a device context, a PD) have ``close()`` and are context managers; one that
 is garbage-collected while still open is closed then, with a ``ResourceWarning``.
 
@@ -32,7 +35,7 @@ import threading
 import warnings
 import weakref
 
-from . import _capi
+from . import _capi, _pyverbs
 
 try:
     from ._version import __version__
@@ -52,7 +55,8 @@ __all__ = [
     "PathPolicy", "PathClass", "ChoiceFlags", "AllocType", "AllocFlags", "DmabufInfo",
     "Endpoint", "Choice", "PathHints", "query_dmabuf", "describe_dmabuf_source",
     "query_dma_endpoints", "select_dma_endpoint", "rank_dma_endpoints",
-    "rank_dmabuf_devices", "reg_dmabuf_mr_ex", "MR", "alloc_dmabuf", "Dmabuf", "Context",
+    "rank_dmabuf_devices", "reg_dmabuf_mr_ex", "MR", "DmaBufMRex", "alloc_dmabuf", "Dmabuf",
+    "Context",
     "PD", "device_names", "pd_address", "source_str", "origin_str", "endpoint_kind_str",
     "path_class_str", "ACCESS_LOCAL_WRITE", "ACCESS_REMOTE_WRITE", "ACCESS_REMOTE_READ",
     "ACCESS_REMOTE_ATOMIC", "ACCESS_MW_BIND", "ACCESS_ZERO_BASED", "ACCESS_ON_DEMAND",
@@ -72,19 +76,27 @@ ACCESS_RELAXED_ORDERING = 1 << 20  # IBV_ACCESS_OPTIONAL_FIRST
 
 
 # ============================================================================ errors
-class IbvExtError(OSError):
+class IbvExtError(*_pyverbs.ERROR_BASES):
     """A libibverbs-ext (or libibverbs) call failed.
 
-    ``errno``: the errno value; ``reason``: the library's one-line reason
-    (``ibv_ext_last_error()``, or strerror where the library gave none); ``func``: the C
-    function. ``strerror`` is the reason too, so ``OSError`` handlers print it.
+    ``errno``: the errno value, also as ``error_code`` (pyverbs' name); ``reason``: the
+    library's one-line reason (``ibv_ext_last_error()``, or strerror where the library gave
+    none); ``func``: the C function. ``strerror`` is the reason too, so ``OSError`` handlers
+    print it. An ``OSError``, and where pyverbs is installed a
+    ``pyverbs.pyverbs_error.PyverbsRDMAError`` as well: ``except PyverbsRDMAError as ex:
+    ex.error_code == errno.EOPNOTSUPP`` works as for pyverbs' own calls.
     """
 
     def __init__(self, err, reason=None, func=None):
         reason = reason or os.strerror(err)
-        super().__init__(err, reason)
+        OSError.__init__(self, err, reason)
         self.reason = reason
         self.func = func
+
+    @property
+    def error_code(self):
+        """The errno value (pyverbs' PyverbsRDMAError.error_code)."""
+        return self.errno
 
     @property
     def errno_name(self):
@@ -753,66 +765,14 @@ class PD(_Resource):
         return f"<ibverbs_ext.PD of {self.ctx.name}{' closed' if self._closed else ''}>"
 
 
-def _pyverbs_base(obj, name):
-    """The pyverbs.base class *name* in obj's MRO, or None (obj is no pyverbs object)."""
-    for c in type(obj).__mro__:
-        if c.__name__ == name and c.__module__ == "pyverbs.base":
-            return c
-    return None
-
-
-def _pyverbs_c_pointer(obj):
-    """The C pointer a pyverbs object wraps (PD: ibv_pd *, Context: ibv_context *), read
-    from the object's memory: Cython lays out a cdef class as its base's struct followed by
-    its own fields, and the first field of PD and Context (pd.pxd, device.pxd) is that
-    pointer, so it sits at PyverbsCM's basic size. The caller validates what it finds."""
-    base = _pyverbs_base(obj, "PyverbsCM")
-    off = base.__basicsize__
-    if off % ctypes.sizeof(ctypes.c_void_p) or off + 8 > type(obj).__basicsize__:
-        return None
-    return ctypes.c_void_p.from_address(id(obj) + off).value or 0
-
-
-def _pyverbs_pd_address(pd):
-    """The struct ibv_pd * of a pyverbs PD, never through its `pd` property.
-
-    rdma-core 44's pyverbs (Debian 12) implements `PD.pd` as `<object>self.pd`: reading it
-    treats the ibv_pd as a Python object (increments its first word, then crashes). Later
-    pyverbs return the pointer as an int, but the layout route works for both and is
-    validated: the struct ibv_pd found must carry the PD's kernel handle and point to the
-    ibv_context of the PD's pyverbs Context, whose cmd_fd is the Context's."""
-    import gc
-
-    addr = _pyverbs_c_pointer(pd)
-    if addr == 0:
-        raise ValueError("the PD is closed (its address is NULL)")
-    refs = gc.get_referents(pd)
-    ctxs = [o for o in refs if _pyverbs_base(o, "PyverbsCM") and type(o).__name__ == "Context"]
-    bad = ("cannot locate the struct ibv_pd * of this pyverbs PD (pyverbs object layout not "
-           "recognised: {}); pass the address as an int instead")
-    if addr is None or addr < 4096 or addr % 8 or addr in {id(o) for o in refs}:
-        raise TypeError(bad.format("no C pointer where PD.pd should be"))
-    if len(ctxs) != 1:
-        raise TypeError(bad.format(f"{len(ctxs)} Context objects referenced by the PD"))
-    ctx = ctxs[0]
-    ctx_addr = _pyverbs_c_pointer(ctx)
-    if not ctx_addr:
-        raise ValueError("the PD's device context is closed")
-    c = _capi.ibv_pd.from_address(addr)
-    if c.handle != pd.handle or c.context != ctx_addr:
-        raise TypeError(bad.format("handle or context do not match"))
-    if _capi.ibv_context.from_address(ctx_addr).cmd_fd != ctx.cmd_fd:
-        raise TypeError(bad.format("the context's cmd_fd does not match"))
-    return addr
-
-
 def pd_address(pd):
     """The ``struct ibv_pd *`` of *pd* as an int.
 
-    *pd*: an ibverbs_ext.PD; a pyverbs ``PD`` (found in the object's memory and validated
-    against its handle and Context, see _pyverbs_pd_address: pyverbs 44's ``pd`` property
-    must not be read); any other object whose ``pd`` attribute is the address as an int; or
-    an int address.
+    *pd*: an ibverbs_ext.PD; a pyverbs ``PD`` (its ``pd`` property where it returns the
+    pointer, rdma-core 59 and later; else found in the object's memory: rdma-core 44's
+    property must not be read; checked against its handle and Context either way, see
+    ``_pyverbs``); any other object whose ``pd`` attribute is the address as an int; or an
+    int address.
     """
     if isinstance(pd, PD):
         pd._require_open()
@@ -821,10 +781,8 @@ def pd_address(pd):
         raise TypeError("pd must be a PD, a pyverbs PD or an address")
     if isinstance(pd, int):
         addr = pd
-    elif _pyverbs_base(pd, "PyverbsCM") is not None:
-        if "PD" not in {c.__name__ for c in type(pd).__mro__}:
-            raise TypeError(f"a pyverbs {type(pd).__name__} is not a PD")
-        addr = _pyverbs_pd_address(pd)
+    elif _pyverbs.is_pyverbs(pd):
+        addr = _pyverbs.pd_address(pd)
     else:
         addr = getattr(pd, "pd", None)
         if not isinstance(addr, int) or isinstance(addr, bool):
@@ -845,12 +803,14 @@ class MR(_Resource):
     backs the buffer) come from the library. With pyverbs:
     ``SGE(mr.address_of(k), n, mr.lkey)``, ``wr.set_wr_rdma(mr.rkey, mr.address_of(k))``.
 
-    The MR keeps its PD object (and so the device context) alive; close MRs before closing
-    a pyverbs PD or Context explicitly (pyverbs does not know of them: its
-    ``ibv_dealloc_pd`` would fail with EBUSY).
+    The MR keeps its PD object (and so the device context) alive. On a pyverbs PD it joins
+    the PD's own set of MRs: closing the PD (or its Context) closes it first, as pyverbs
+    closes its own MRs (``closed_by_pd``; False only for a pyverbs whose PD is not
+    recognised: then close the MR first, or the PD's ``ibv_dealloc_pd`` fails with EBUSY).
     """
 
     _what = "MR"
+    _ibverbs_ext_mr = True  # what _pyverbs.children() accepts in a pyverbs PD's set
 
     def __init__(self, address, pd, fd, offset, iova, access, choice, source, dmabuf=None):
         self.address = address
@@ -867,8 +827,16 @@ class MR(_Resource):
         self.addr = c.addr or 0
         self.length = c.length
         self._closed = False
+        self._pv_mrs = None
         if isinstance(pd, PD):
             pd._mrs.add(self)
+        elif _pyverbs.is_pyverbs(pd):
+            self._pv_mrs = _pyverbs.adopt(pd, self)
+
+    @property
+    def closed_by_pd(self):
+        """Whether closing the PD closes this MR first (ibverbs_ext.PD: always)."""
+        return isinstance(self.pd, PD) or self._pv_mrs is not None
 
     def address_of(self, k):
         """The I/O virtual address of byte *k* of the dma-buf (for SGEs and RDMA WRs)."""
@@ -888,6 +856,8 @@ class MR(_Resource):
         self._closed = True
         if isinstance(self.pd, PD):
             self.pd._mrs.discard(self)
+        elif self._pv_mrs is not None:
+            self._pv_mrs.discard(self)
 
     dereg = close
 
@@ -897,23 +867,8 @@ class MR(_Resource):
                 f"endpoint {self.choice.endpoint if self.choice else '?'}>")
 
 
-def reg_dmabuf_mr_ex(pd, dmabuf, length=None, offset=0, iova=None, access=ACCESS_LOCAL_WRITE,
-                     hints=None, comp_mask=None):
-    """Register *length* bytes of the dma-buf from *offset* at *iova* through the endpoint
-    that suits its memory (``ibv_reg_dmabuf_mr_ex``). Returns an MR.
-
-    *pd*: ibverbs_ext.PD, pyverbs PD, or an ``struct ibv_pd *`` int. *dmabuf*: a Dmabuf, an
-    fd, or anything with fileno(). *length*: default the rest of a Dmabuf after *offset*
-    (required for a bare fd). *iova*: default *offset* (same offset within a page). *access*:
-    ``ACCESS_*`` bits (pyverbs.enums values work). *hints*: PathHints or a PathPolicy.
-    *comp_mask*: None asks for the choice and source (and hints when given); an int is sent
-    as is, the out-pointers attached for the CHOICE/SOURCE bits it has.
-    """
-    fd = _fileno(dmabuf)
-    if length is None:
-        if not isinstance(dmabuf, Dmabuf):
-            raise TypeError("length is required unless dmabuf is a Dmabuf")
-        length = dmabuf.size - offset
+def _register(pd, fd, offset, length, iova, access, hints, comp_mask):
+    """ibv_reg_dmabuf_mr_ex(): (struct ibv_mr *, Choice or None, DmabufInfo or None)."""
     if iova is None:
         iova = offset
     attr = _capi.ibv_reg_dmabuf_mr_ex_attr(
@@ -935,12 +890,34 @@ def reg_dmabuf_mr_ex(pd, dmabuf, length=None, offset=0, iova=None, access=ACCESS
     address = _capi.ibv_reg_dmabuf_mr_ex(pd_address(pd), ctypes.byref(attr))
     if not address:
         raise _fail(ctypes.get_errno() or _errno.EIO, "ibv_reg_dmabuf_mr_ex")
+    return (address, iova,
+            Choice._from_c(choice) if comp_mask & _capi.IBV_REG_DMABUF_MR_EX_CHOICE else None,
+            DmabufInfo._from_c(source) if comp_mask & _capi.IBV_REG_DMABUF_MR_EX_SOURCE
+            else None)
+
+
+def reg_dmabuf_mr_ex(pd, dmabuf, length=None, offset=0, iova=None, access=ACCESS_LOCAL_WRITE,
+                     hints=None, comp_mask=None):
+    """Register *length* bytes of the dma-buf from *offset* at *iova* through the endpoint
+    that suits its memory (``ibv_reg_dmabuf_mr_ex``). Returns an MR.
+
+    *pd*: ibverbs_ext.PD, pyverbs PD, or an ``struct ibv_pd *`` int. *dmabuf*: a Dmabuf, an
+    fd, or anything with fileno(). *length*: default the rest of a Dmabuf after *offset*
+    (required for a bare fd). *iova*: default *offset* (same offset within a page). *access*:
+    ``ACCESS_*`` bits (pyverbs.enums values work). *hints*: PathHints or a PathPolicy.
+    *comp_mask*: None asks for the choice and source (and hints when given); an int is sent
+    as is, the out-pointers attached for the CHOICE/SOURCE bits it has.
+    (:class:`DmaBufMRex` takes pyverbs' ``DmaBufMR`` argument order.)
+    """
+    fd = _fileno(dmabuf)
+    if length is None:
+        if not isinstance(dmabuf, Dmabuf):
+            raise TypeError("length is required unless dmabuf is a Dmabuf")
+        length = dmabuf.size - offset
+    address, iova, choice, source = _register(pd, fd, offset, length, iova, access, hints,
+                                              comp_mask)
     try:
-        return MR(address, pd, fd, offset, iova, int(access),
-                  Choice._from_c(choice) if comp_mask & _capi.IBV_REG_DMABUF_MR_EX_CHOICE
-                  else None,
-                  DmabufInfo._from_c(source) if comp_mask & _capi.IBV_REG_DMABUF_MR_EX_SOURCE
-                  else None,
+        return MR(address, pd, fd, offset, iova, int(access), choice, source,
                   dmabuf if isinstance(dmabuf, Dmabuf) else None)
     except BaseException:
         _capi.ibv_dereg_mr(address)
@@ -1105,122 +1082,9 @@ def alloc_dmabuf(size, kind="udmabuf", numa_node=None, interleave=False, flags=N
                   interleave=bool(int(flags) & AllocFlags.INTERLEAVE))
 
 
-# ============================================================================ vfio BARs
-class VfioDmabuf(Dmabuf):
-    """A dma-buf of a PCI BAR range exported by vfio-pci (:func:`alloc_vfio_dmabuf`), with the
-    vfio device file it came from (``device_fd``).
-
-    vfio's dma-bufs cannot be mapped: ``read``/``write``/``fill`` go through the device file
-    (pread/pwrite at ``region_offset + bar_offset``), and ``map`` raises. Closing the device
-    file revokes the buffer: ``revoke()`` does that alone (the dma-buf fd stays open, its
-    importers see it revoked); ``close()`` closes the dma-buf, then the device file if this
-    buffer opened it. A buffer made with ``device=`` another one shares that one's device file.
-    """
-
-    _what = "vfio dma-buf"
-
-    def __init__(self, fd, size, attr, device=None):
-        super().__init__(fd, size, kind="vfio")
-        self.pci = attr.pci_addr.decode()
-        self.bar = attr.region_index
-        self.bar_offset = attr.offset
-        self.region_offset = attr.region_offset
-        self.region_size = attr.region_size
-        self.device_fd = attr.device_fd
-        self._device = device  # the owner of a shared device file, kept alive
-        self._own_device = device is None
-
-    @property
-    def map(self):
-        raise OSError(_errno.ENODEV, "vfio dma-bufs cannot be mapped: read() and write() go "
-                      "through the vfio device file")
-
-    def _device_file(self):
-        """The device file (this buffer's, or the one it shares), while it is open."""
-        self._require_open()
-        owner = self._device or self
-        if owner.device_fd < 0:
-            raise IbvExtError(_errno.ENODEV, f"the vfio device file of {self.pci} is closed: "
-                              "the buffer is revoked", "pread")
-        return owner.device_fd
-
-    def read(self, offset=0, length=None):
-        offset, length = self._range(offset, length)
-        at = self.region_offset + self.bar_offset + offset
-        out = bytearray()
-        while len(out) < length:
-            chunk = os.pread(self._device_file(), length - len(out), at + len(out))
-            if not chunk:
-                raise IbvExtError(_errno.EIO, f"pread at {at + len(out)}: end of file",
-                                  "pread")
-            out += chunk
-        return bytes(out)
-
-    def write(self, data, offset=0):
-        data = bytes(data)
-        offset, _ = self._range(offset, len(data))
-        at = self.region_offset + self.bar_offset + offset
-        done = 0
-        while done < len(data):
-            done += os.pwrite(self._device_file(), data[done:], at + done)
-
-    def revoke(self):
-        """Close the vfio device file: vfio-pci revokes every dma-buf made from it."""
-        self._require_open()
-        if not self._own_device:
-            raise ValueError(f"the device file is shared from {self._device!r}: revoke that")
-        if self.device_fd >= 0:
-            os.close(self.device_fd)
-            self.device_fd = -1
-
-    def close(self):
-        """Close the dma-buf, then the device file if this buffer opened it."""
-        if self._closed:
-            return
-        super().close()
-        if self._own_device and self.device_fd >= 0:
-            os.close(self.device_fd)
-        self.device_fd = -1
-
-    def detach(self):
-        """Give up ownership: returns (dma-buf fd, device fd or -1 when shared or revoked),
-        which the caller closes (the dma-buf first)."""
-        fd = super().detach()
-        dev = self.device_fd if self._own_device else -1
-        self.device_fd = -1
-        return fd, dev
-
-    def __repr__(self):
-        return (f"<ibverbs_ext.VfioDmabuf fd {self.fd} {self.size} bytes at {self.bar_offset} of "
-                f"BAR {self.bar} of {self.pci}{' closed' if self._closed else ''}>")
-
-
-def alloc_vfio_dmabuf(pci, size, bar=None, offset=0, open_flags=os.O_RDWR | os.O_CLOEXEC,
-                      device=None, comp_mask=None):
-    """A dma-buf of *size* bytes at *offset* of BAR *bar* of the PCI function *pci* (bound to
-    vfio-pci), exported by vfio-pci (``ibv_alloc_vfio_dmabuf``): a VfioDmabuf.
-
-    *bar*: 0..5, or None for the first memory BAR that holds the range. *device*: a
-    VfioDmabuf of the same function whose vfio device file to export from (a vfio group can be
-    opened once). *comp_mask*: None derives it from *device*; an int is sent as is (with the
-    device file of *device*, or -1).
-    """
-    if not isinstance(pci, str):
-        raise TypeError(f"pci must be a str, not {type(pci).__name__}")
-    if device is not None and not isinstance(device, VfioDmabuf):
-        raise TypeError("device must be a VfioDmabuf")
-    attr = _capi.ibv_vfio_dmabuf_attr(
-        bar=_int(_capi.IBV_VFIO_BAR_ANY if bar is None else bar, _I32, "bar"),
-        pci_addr=pci.encode(), offset=_int(offset, _U64, "offset"),
-        size=_int(size, _U64, "size"), open_flags=_int(open_flags, _U32, "open_flags"),
-        device_fd=device._device_file() if device is not None else -1)
-    if comp_mask is None:
-        comp_mask = _capi.IBV_VFIO_DMABUF_DEVICE_FD if device is not None else 0
-    attr.comp_mask = _int(comp_mask, _U32, "comp_mask")
-    fd = _capi.ibv_alloc_vfio_dmabuf(ctypes.byref(attr))
-    if fd < 0:
-        raise _fail(ctypes.get_errno() or _errno.EIO, "ibv_alloc_vfio_dmabuf")
-    return VfioDmabuf(fd, size, attr, device)
-
+# pyverbs' DmaBufMR shape, over MR and Dmabuf above.
+from ._dmabufmr import DmaBufMRex  # noqa: E402
+# vfio BARs, over Dmabuf above.
+from ._vfio import VfioDmabuf, alloc_vfio_dmabuf  # noqa: E402
 
 __all__ += ["alloc_vfio_dmabuf", "VfioDmabuf"]

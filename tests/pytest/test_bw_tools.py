@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 """ibv_dmabuf_bw and ibv_dmabuf_regbench on the host, without RDMA.
 
-ibv_dmabuf_bw connects and compares parameters *before* it opens a device, so everything up to
-the device can be tested here: usage errors, an unreachable server, a parameter mismatch between
-two local processes, a backend this machine lacks, a peer that is silent, speaks something else,
-or goes away during the handshake, and both sides failing to open a device. Each must end with
-one line on stderr, a non-zero status, and never a hang (every call here has a timeout). Traffic,
-data checks and peers dying mid-run need rxe: tests/lab/guest/test_bw_lab.py.
+A server opens its devices before it listens: here, without RDMA, it must fail at once and say
+why. A client connects and compares parameters *before* it opens a device, so the client's side
+of everything up to the device is tested here against fake servers (bwwire.py): usage errors,
+an unreachable server, a parameter mismatch, a backend this machine lacks, a server that is
+silent, speaks something else, or goes away during the handshake, and the client's failure to
+open its device reaching the server. Each must end with one line on stderr, a non-zero status,
+and never a hang (every call here has a timeout). The server's side of the exchange, traffic,
+data checks and peers dying mid-run need rxe: tests/lab/guest/test_bw_lab.py. perftest's flags:
+test_bw_perftest.py.
 """
 import os
 import re
@@ -18,6 +21,8 @@ import threading
 import time
 
 import pytest
+
+import bwwire
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -182,57 +187,85 @@ def test_unresolvable_server(bw):
              "cannot resolve 'no-such-host.invalid'")
 
 
-def test_server_without_client_times_out(bw):
-    r = run([bw, "--timeout", "1", "-p", str(free_port())])
-    one_line(r, "no client connected to TCP port")
-    assert r.elapsed < 10
-
-
-def pair(bw, server_args, client_args, timeout=30):
-    port = free_port()
-    srv = subprocess.Popen([bw, "-p", str(port), "--timeout", "5"] + server_args,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           stdin=subprocess.DEVNULL)
-    try:
-        time.sleep(0.3)
-        cli = run([bw, "-p", str(port), "--timeout", "5"] + client_args + ["127.0.0.1"],
-                  timeout=timeout)
-        out, err = srv.communicate(timeout=timeout)
-    finally:
-        if srv.poll() is None:
-            srv.kill()
-            srv.communicate()
-    srv_r = subprocess.CompletedProcess(srv.args, srv.returncode, out, err)
-    return srv_r, cli
-
-
-@pytest.mark.parametrize("server,client,what", [
-    (["-s", "4096"], ["-s", "65536"], "--size 4096 here, 65536 on the client"),
-    (["--op", "read"], ["--op", "write"], "--op read here, write on the client"),
-    (["-n", "10"], ["-n", "20"], "--iters 10 here, 20 on the client"),
-    (["-t", "64"], ["-t", "128"], "--tx-depth 64 here, 128 on the client"),
-    (["-q", "2"], ["-q", "1"], "--qp 2 here, 1 on the client"),
-    (["-d", "a,b"], ["-d", "a"], "number of paths (devices/--path) 2 here, 1 on the client"),
-    (["--check"], [], "--check on here, off on the client"),
-    (["-a"], [], "--all on here, off on the client"),
-])
-def test_parameter_mismatch_stops_both(bw, server, client, what):
-    srv, cli = pair(bw, server, client)
-    one_line(srv, f"parameter mismatch with the client: {what}")
-    mirrored = what.replace("on the client", "on the server")
-    here, there = mirrored.rsplit(" here, ", 1)
-    name, mine = here.rsplit(" ", 1)
-    theirs = there.split(" on the server")[0]
-    one_line(cli, f"parameter mismatch with the server: {name} {theirs} here, {mine} on the server")
-
-
-def test_device_failure_reaches_both_sides(bw):
+def test_server_without_device_fails_at_once(bw):
+    """A server opens its devices before it listens: without one it says so at once (it used
+    to wait for a client, silently), and never listens."""
     if has_rdma():
         pytest.skip("this machine has RDMA devices: a missing one cannot be faked")
-    srv, cli = pair(bw, ["-d", "rxe9"], ["-d", "rxe9"])
-    # Each side fails to open its device and tells the other; each says its own reason.
-    one_line(srv, "no RDMA device 'rxe9'")
-    one_line(cli, "no RDMA device 'rxe9'")
+    port = free_port()
+    r = run([bw, "--timeout", "30", "-p", str(port)])
+    one_line(r, "no RDMA device on this host")
+    assert r.elapsed < 5, r.elapsed
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+@pytest.mark.parametrize("spelling", ["-d", "--ib-dev", "--device"])
+def test_server_without_the_named_device_fails_at_once(bw, spelling):
+    if has_rdma():
+        pytest.skip("this machine has RDMA devices: a missing one cannot be faked")
+    r = run([bw, "--timeout", "30", "-p", str(free_port()), spelling, "rxe9"])
+    one_line(r, "no RDMA device 'rxe9' (this host has: none)")
+    assert r.elapsed < 5, r.elapsed
+
+
+def client_against(bw, reply, client_args, timeout=30):
+    """A real client against bwwire.FakeServer answering HELLO with reply (None: agree)."""
+    srv = bwwire.FakeServer(reply).start()
+    r = run([bw, "-p", str(srv.port), "--timeout", "5"] + client_args + ["127.0.0.1"],
+            timeout=timeout)
+    srv.join(10)
+    return r, srv
+
+
+@pytest.mark.parametrize("client,server,what", [
+    (["-s", "65536"], {"size": 4096}, "--size 65536 here, 4096 on the server"),
+    (["--op", "write"], {"op": 1}, "--op write here, read on the server"),
+    (["-n", "20"], {"iters": 10}, "--iters 20 here, 10 on the server"),
+    (["-t", "128"], {"depth": 64}, "--tx-depth 128 here, 64 on the server"),
+    ([], {"qps": 2}, "--qp 1 here, 2 on the server"),
+    (["-d", "a"], {"paths": 2}, "number of paths (devices/--path) 1 here, 2 on the server"),
+    ([], {"check": 1}, "--check off here, on on the server"),
+    ([], {"all": 1}, "--all off here, on on the server"),
+    # perftest's flags travel too: a time is not a count, so -D is compared before --iters
+    (["-D", "8"], {"duration": 4, "margin": 1, "iters": 0}, "--duration 8 here, 4 on the server"),
+    ([], {"duration": 10, "margin": 2, "iters": 0}, "--duration 0 here, 10 on the server"),
+    (["-D", "8", "-f", "1"], {"duration": 8, "margin": 2, "iters": 0},
+     "--margin 1 here, 2 on the server"),
+    (["-b"], {}, "--bidirectional on here, off on the server"),
+])
+def test_parameter_mismatch_stops_the_client(bw, client, server, what):
+    """The client names the parameter; it sends no ERROR back: the server, which compares
+    the same pair, stops alike (its side: tests/lab/guest/test_bw_lab.py)."""
+    r, srv = client_against(bw, server, client)
+    one_line(r, f"parameter mismatch with the server: {what}")
+    assert srv.eof and srv.after == [], srv.after
+
+
+@pytest.mark.parametrize("args,fields", [
+    ([], {}),
+    (["-D", "8"], {"duration": 8, "margin": 2, "iters": 0}),  # perftest's margin: D/4
+    (["-D", "9", "-f", "0"], {"duration": 9, "margin": 0, "iters": 0}),
+    (["--duration", "3", "--margin", "1"], {"duration": 3, "margin": 1, "iters": 0}),
+    (["-b"], {"bidir": 1}),
+    (["--bidirectional", "--op", "send", "-q", "3", "-t", "64"],
+     {"bidir": 1, "op": 2, "qps": 3, "depth": 64}),
+    (["-a", "-s", "64K", "--check"], {"all": 1, "size": 65536, "check": 1}),
+    # report options and the MTU are each side's own: they do not travel
+    (["-m", "512", "-c", "RC", "-F", "--report_gbits", "--perftest-header", "-x", "1"], {}),
+])
+def test_client_device_failure_reaches_the_server(bw, args, fields, tmp_path):
+    """The client's HELLO carries the perftest flags as the server must compare them; after an
+    agreed HELLO the client opens its device, fails, and tells the server why (ERROR)."""
+    if has_rdma():
+        pytest.skip("this machine has RDMA devices: a missing one cannot be faked")
+    out = tmp_path / "r.json"
+    r, srv = client_against(bw, None, ["-d", "rxe9", f"--out_json={out}"] + args)
+    line = one_line(r, "no RDMA device 'rxe9'")
+    assert srv.client_hello == dict(bwwire.DEFAULTS, **fields), srv.client_hello
+    assert [t for t, _ in srv.after] == [bwwire.ERROR], srv.after
+    assert bwwire.string(srv.after[0][1]) in line
+    assert not out.exists(), "--out_json left a file of a run that measured nothing"
 
 
 def fake_server(port, behaviour, ready):
@@ -255,11 +288,11 @@ def fake_server(port, behaviour, ready):
             c.sendall(b"0000:000000:000000:00000000:0000000000000000\n" * 2)
             time.sleep(2)
         elif behaviour == "old-version":
-            c.sendall(struct.pack(">IHHI", 0x444d4257, 99, 1, 0))
+            c.sendall(bwwire.frame(bwwire.HELLO, version=99))
             time.sleep(2)
         elif behaviour == "error":
             msg = b"it broke"
-            c.sendall(struct.pack(">IHHIH", 0x444d4257, 1, 10, 2 + len(msg), len(msg)) + msg)
+            c.sendall(bwwire.frame(bwwire.ERROR, struct.pack(">H", len(msg)) + msg))
             time.sleep(2)
     ls.close()
 
@@ -268,7 +301,7 @@ def fake_server(port, behaviour, ready):
     ("silent", "no word from the server for 2 s"),
     ("close", "the server closed the connection"),
     ("garbage", "is not an ibv_dmabuf_bw peer (bad magic"),
-    ("old-version", "server speaks protocol version 99, this tool 1"),
+    ("old-version", f"server speaks protocol version 99, this tool {bwwire.PROTO}"),
     ("error", "server failed: it broke"),
 ])
 def test_client_against_odd_servers(bw, behaviour, frag):
@@ -281,26 +314,6 @@ def test_client_against_odd_servers(bw, behaviour, frag):
     one_line(r, frag)
     assert r.elapsed < 10
     t.join(10)
-
-
-def test_server_against_client_that_vanishes(bw):
-    port = free_port()
-    srv = subprocess.Popen([bw, "-p", str(port), "--timeout", "5"], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    try:
-        for _ in range(50):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        out, err = srv.communicate(timeout=20)
-    finally:
-        if srv.poll() is None:
-            srv.kill()
-            srv.communicate()
-    one_line(subprocess.CompletedProcess(srv.args, srv.returncode, out, err),
-             "the client closed the connection")
 
 
 # ------------------------------------------------------------------ regbench
@@ -330,5 +343,5 @@ def test_man_pages_render(page):
 def test_every_option_is_in_the_man_page(build_dir, name):
     page = open(os.path.join(REPO, f"tools/bw/{name}.1.md")).read()
     usage = run([_tool(build_dir, name), "--help"]).stdout
-    for opt in set(re.findall(r"--[a-z][a-z-]+", usage)):
+    for opt in set(re.findall(r"--[A-Za-z][A-Za-z_-]+", usage)):
         assert f"**{opt}**" in page, f"{opt} is not documented in {name}.1.md"

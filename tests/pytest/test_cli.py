@@ -130,7 +130,7 @@ def test_node_hint_for_described_unknown(cli, fixtures_dir):
     (["--create", "vfio:0000:44:00.0", "info"], 1,
      "0000:44:00.0 is bound to no driver, not vfio-pci"),
     (["--access", "local_write,teleport", "reg"], 2, "bad --access"),
-    (["reg", "--create", "heap"], 2, "reg needs --device DEV"),
+    (["reg", "--create", "heap"], 2, "reg needs -d/--ib-dev DEV"),
     (["--node-hint", "-3", "topology"], 2, "bad --node-hint"),
     (["topology", "extra"], 2, "unexpected argument 'extra'"),
     (["--offset", "-1", "topology"], 2, "bad --offset"),

@@ -12,8 +12,8 @@
  *
  * Each figure is the median (and p99) of many timed repetitions. Only the
  * public API, through the shared library, as an application sees it.
- * Usage: ibv_dmabuf_microbench [--sysfs-root DIR] [--device DEV]
- *        [--source SPEC] [--iters N] [--json]
+ * Usage: ibv_dmabuf_microbench [--sysfs-root DIR] [-d|--ib-dev DEV]
+ *        [--source SPEC] [--iters N] [--json] [-V|--version]
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -125,7 +125,8 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "sysfs-root", required_argument, NULL, 'r' },
-		{ "device", required_argument, NULL, 'd' },
+		TOOL_LONGOPTS_IB_DEV,
+		TOOL_LONGOPT_VERSION,
 		{ "source", required_argument, NULL, 's' },
 		{ "iters", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
@@ -143,8 +144,10 @@ int main(int argc, char **argv)
 	char devname[IBV_EXT_NAME_LEN] = "";
 
 	tool_set_prog("ibv_dmabuf_microbench");
-	while ((c_opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c_opt = getopt_long(argc, argv, "hd:V", longopts, NULL)) != -1) {
 		switch (c_opt) {
+		case 'V':
+			return tool_print_version();
 		case 'r':
 			root = optarg;
 			break;
@@ -165,7 +168,7 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr,
-				"usage: %s [--sysfs-root DIR] [--device DEV] [--source SPEC] [--iters N] [--json]\n",
+				"usage: %s [--sysfs-root DIR] [-d|--ib-dev DEV] [--source SPEC] [--iters N] [--json] [-V]\n",
 				argv[0]);
 			return c_opt == 'h' ? 0 : 2;
 		}

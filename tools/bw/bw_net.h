@@ -15,7 +15,7 @@
 #include "bw_util.h"
 
 #define BW_MAGIC 0x444d4257u	/* "DMBW" */
-#define BW_PROTO 1
+#define BW_PROTO 2	/* 2: -D, --margin and -b in HELLO; DONE both ways */
 #define BW_MSG_MAX 8192
 
 struct bw_conn {

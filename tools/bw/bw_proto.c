@@ -3,8 +3,9 @@
  * The wire protocol of ibv_dmabuf_bw between client and server (framed
  * messages over TCP, bw_net.c): HELLO with the parameters both must agree
  * on, SETUP with each path's QPs, GIDs, buffer and endpoint, READY, then
- * per size START/GO, heartbeats, DONE with the figures, CHECK with the
- * verdict, and BYE; ERROR carries a failure's one-line reason to the peer.
+ * per size START/GO, heartbeats, DONE with each sender's figures, CHECK
+ * with each side's verdict, and BYE; ERROR carries a failure's one-line
+ * reason to the peer.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -100,6 +101,9 @@ static const struct wire_field param_fields[] = {
 	FIELD(struct params, size, W_U64),  FIELD(struct params, iters, W_U64),
 	FIELD(struct params, depth, W_U32), FIELD(struct params, qps, W_U32),
 	FIELD(struct params, paths, W_U32), FIELD(struct params, check, W_U32),
+	FIELD(struct params, duration, W_U32),
+	FIELD(struct params, margin, W_U32),
+	FIELD(struct params, bidir, W_U32),
 };
 
 static const struct wire_field result_fields[] = {
@@ -153,11 +157,15 @@ static int compare_params(const struct params *a, const struct params *b,
 	SAME(op, "--op", "%s", OPN);
 	SAME(all, "--all", "%s", ONOFF);
 	SAME(size, "--size", "%llu", ULL);
+	/* Before --iters: -D sets it to 0, a time rather than a count. */
+	SAME(duration, "--duration", "%llu", ULL);
+	SAME(margin, "--margin", "%llu", ULL);
 	SAME(iters, "--iters", "%llu", ULL);
 	SAME(depth, "--tx-depth", "%llu", ULL);
 	SAME(qps, "--qp", "%llu", ULL);
 	SAME(paths, "number of paths (devices/--path)", "%llu", ULL);
 	SAME(check, "--check", "%s", ONOFF);
+	SAME(bidir, "--bidirectional", "%s", ONOFF);
 #undef SAME
 #undef ULL
 #undef OPN
@@ -210,7 +218,7 @@ int bw_exchange_setup(struct state *s, struct bw_err *e)
 		bw_put_u16(&m, P->dev.lid);
 		bw_put_u8(&m, (uint8_t)P->dev.mtu);
 		bw_put_u8(&m, P->dev.max_rd_atomic);
-		bw_put_u64(&m, P->mem.iova);
+		bw_put_u64(&m, P->mem.iova + P->xoff); /* the exposed area */
 		bw_put_u32(&m, P->mr->rkey);
 		bw_put_u64(&m, P->region);
 		for (k = 0; k < (int)p->qps; k++) {

@@ -37,6 +37,7 @@ static int pick_gid(struct bw_dev *d, int want, struct bw_err *e)
 			       d->name, d->port, ibv_port_state_str(pa.state));
 	d->lid = pa.lid;
 	d->mtu = pa.active_mtu;
+	d->active_mtu = pa.active_mtu;
 	d->link_layer = pa.link_layer;
 	if (want >= 0) {
 		if (want >= pa.gid_tbl_len ||
@@ -132,6 +133,20 @@ fail:
 	ibv_close_device(d->ctx);
 	d->ctx = NULL;
 	return ret;
+}
+
+bool bw_dev_set_mtu(struct bw_dev *d, int bytes)
+{
+	enum ibv_mtu want = IBV_MTU_256;
+
+	if (!bytes) {
+		d->mtu = d->active_mtu;
+		return false;
+	}
+	while (want < IBV_MTU_4096 && (128 << want) < bytes)
+		want++;
+	d->mtu = want < d->active_mtu ? want : d->active_mtu;
+	return want > d->active_mtu;
 }
 
 void bw_dev_close(struct bw_dev *d)

@@ -6,6 +6,7 @@
 #ifndef DMP_BW_RDMA_H
 #define DMP_BW_RDMA_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <infiniband/verbs.h>
 
@@ -18,7 +19,8 @@ struct bw_dev {
 	int gid_index;		/* -1: no GID (InfiniBand without GRH) */
 	union ibv_gid gid;
 	uint16_t lid;
-	enum ibv_mtu mtu;	/* active MTU of the port */
+	enum ibv_mtu mtu;	/* the MTU offered: active, or -m when lower */
+	enum ibv_mtu active_mtu; /* active MTU of the port */
 	uint8_t link_layer;
 	uint8_t max_rd_atomic;	/* min(max_qp_rd_atom, max_qp_init_rd_atom) */
 	uint32_t max_qp_wr;
@@ -34,6 +36,12 @@ const char *bw_dev_names(char *buf, size_t len);
 int bw_dev_open(const char *name, int port, int gid_index, struct bw_dev *d,
 		struct bw_err *e);
 void bw_dev_close(struct bw_dev *d);
+/*
+ * Offer an MTU of bytes (256 .. 4096; 0: the port's active MTU), never
+ * more than the active MTU (as perftest's -m). Returns whether it was
+ * lowered to the active MTU.
+ */
+bool bw_dev_set_mtu(struct bw_dev *d, int bytes);
 
 /* What the peer needs to reach one QP. */
 struct bw_qp_dest {

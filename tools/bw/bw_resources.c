@@ -24,6 +24,82 @@ uint64_t bw_slots_for(const struct params *p, uint64_t size)
 	return n;
 }
 
+/*
+ * --path data-direct (--use_data_direct): exactly the device's mlx5
+ * data-direct endpoint, found by its kind, or a failure that says which
+ * endpoints the device has.
+ */
+static int resolve_data_direct(struct path *P, struct bw_err *e)
+{
+	struct ibv_dma_endpoint eps[16];
+	size_t n = BW_ARRAY_SIZE(eps), i;
+	char list[256] = "";
+	size_t used = 0;
+	int ret;
+
+	ret = ibv_query_dma_endpoints_ctx(P->dev.ctx, eps, &n);
+	if (ret && ret != ENOSPC)
+		return bw_fail(e, ret, "%s: ibv_query_dma_endpoints: %s",
+			       P->dev.name, ibv_ext_last_error());
+	if (n > BW_ARRAY_SIZE(eps))
+		n = BW_ARRAY_SIZE(eps);
+	for (i = 0; i < n; i++) {
+		if (eps[i].kind == IBV_DMA_EP_DATA_DIRECT) {
+			memset(&P->hints, 0, sizeof(P->hints));
+			P->hints.policy = IBV_DMA_PATH_ENDPOINT;
+			P->hints.endpoint = eps[i].index;
+			P->hints.numa_node = -1;
+			return 0;
+		}
+		if (used < sizeof(list))
+			used += (size_t)snprintf(list + used, sizeof(list) - used,
+						 "%s%u %s", i ? ", " : "",
+						 eps[i].index,
+						 ibv_dma_endpoint_kind_str(eps[i].kind));
+	}
+	return bw_fail(e, ENODEV,
+		       "%s has no data-direct endpoint (its endpoints: %s): --use_data_direct needs an mlx5 device with a data-direct function",
+		       P->dev.name, n ? list : "none");
+}
+
+static int open_path(struct state *s, struct path *P, struct bw_err *e)
+{
+	int ret;
+
+	ret = bw_dev_open(P->devname, s->o->ib_port, s->o->gid_index, &P->dev,
+			  e);
+	if (ret)
+		return ret;
+	P->mtu_capped = bw_dev_set_mtu(&P->dev, s->o->mtu);
+	if (!strcmp(P->policy, "data-direct"))
+		return resolve_data_direct(P, e);
+	tool_parse_path(P->policy, &P->hints);
+	return 0;
+}
+
+int bw_open_devices(struct state *s, struct bw_err *e)
+{
+	int i, ret;
+
+	s->npaths = (int)s->o->p.paths;
+	for (i = 0; i < s->npaths; i++) {
+		struct path *P = &s->paths[i];
+
+		if (P->dev.ctx)
+			continue;
+		P->idx = i;
+		P->devname = s->o->devs[s->o->ndevs > 1 ? i : 0];
+		P->policy = s->o->policy[s->o->npolicies > 1 ? i : 0];
+		ret = open_path(s, P, e);
+		if (ret) {
+			if (s->npaths > 1)
+				bw_err_prefix(e, "path %d", i);
+			return ret;
+		}
+	}
+	return 0;
+}
+
 static int setup_path(struct state *s, struct path *P, struct bw_err *e)
 {
 	const struct params *p = &s->o->p;
@@ -31,10 +107,6 @@ static int setup_path(struct state *s, struct path *P, struct bw_err *e)
 	uint32_t rq = 0, cqe;
 	int i, ret;
 
-	ret = bw_dev_open(P->devname, s->o->ib_port, s->o->gid_index, &P->dev,
-			  e);
-	if (ret)
-		return ret;
 	for (i = 0; i < s->nsizes; i++) {
 		uint64_t b = bw_slots_for(p, s->sizes[i]) * s->sizes[i];
 
@@ -42,7 +114,10 @@ static int setup_path(struct state *s, struct path *P, struct bw_err *e)
 			need = b;
 	}
 	P->region = (need + page - 1) / page * page;
-	ret = bw_mem_alloc(&s->o->mem, P->region * p->qps, &P->mem, e);
+	/* -b: the area of this side's own WRs, then the one the peer's use. */
+	P->xoff = p->bidir ? P->region * p->qps : 0;
+	ret = bw_mem_alloc(&s->o->mem, P->region * p->qps * (p->bidir ? 2 : 1),
+			   &P->mem, e);
 	if (ret)
 		return ret;
 	P->have_mem = true;
@@ -56,7 +131,7 @@ static int setup_path(struct state *s, struct path *P, struct bw_err *e)
 			   &P->hints, &P->reg, e);
 	if (!P->mr)
 		return errno ? errno : EIO;
-	if (p->op == OP_SEND && !s->o->host) {
+	if (p->op == OP_SEND && (!s->o->host || p->bidir)) {
 		rq = 2 * p->depth;
 		if (rq > P->dev.max_qp_wr)
 			rq = P->dev.max_qp_wr;
@@ -96,31 +171,33 @@ static void free_series(struct series *sr)
 int bw_setup(struct state *s, struct bw_err *e)
 {
 	const struct params *p = &s->o->p;
-	/* At most one timestamp per completion event of any path, plus the last. */
+	/*
+	 * At most one timestamp per completion event of any path, plus the
+	 * last; with -D the figures come from the measured span instead.
+	 */
 	uint64_t evs = p->paths * p->qps * (p->iters / s->o->cq_mod + 2);
+	bool sender = s->o->host || p->bidir;
 	int i, ret;
 
-	s->npaths = (int)p->paths;
+	ret = bw_open_devices(s, e);
+	if (ret)
+		return ret;
 	for (i = 0; i < s->npaths; i++) {
 		struct path *P = &s->paths[i];
 
-		P->idx = i;
-		P->devname = s->o->devs[s->o->ndevs > 1 ? i : 0];
-		P->policy = s->o->policy[s->o->npolicies > 1 ? i : 0];
-		tool_parse_path(P->policy, &P->hints);
 		ret = setup_path(s, P, e);
 		if (ret) {
 			if (s->npaths > 1)
 				bw_err_prefix(e, "path %d", i);
 			return ret;
 		}
-		if (s->o->host) {
+		if (sender && !p->duration) {
 			ret = alloc_series(&P->ser, evs, e);
 			if (ret)
 				return ret;
 		}
 	}
-	if (s->o->host)
+	if (sender && !p->duration)
 		return alloc_series(&s->total, evs, e);
 	return 0;
 }

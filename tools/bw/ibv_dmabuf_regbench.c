@@ -109,7 +109,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: %s [options]\n"
-		"  -d, --ib-dev DEV      RDMA device (the first one)\n"
+		"  -d, --ib-dev DEV      RDMA device (the first one); --device is the same\n"
 		"  -i, --ib-port N       port (1)\n"
 		"      --mem SPEC        dma-buf backend: udmabuf[:node=N], heap[:node=N],\n"
 		"                        drm[:DEV], cuda[:GPU] (udmabuf)\n"
@@ -122,6 +122,7 @@ static void usage(FILE *f)
 		"      --path POLICY     hints of the _ex row: auto, default, numa=N,\n"
 		"                        endpoint=N (auto)\n"
 		"      --json            JSON instead of the table\n"
+		"  -V, --version\n"
 		"  -h, --help\n",
 		prog);
 }
@@ -129,7 +130,8 @@ static void usage(FILE *f)
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
-		{ "ib-dev", required_argument, NULL, 'd' },
+		TOOL_LONGOPTS_IB_DEV,
+		TOOL_LONGOPT_VERSION,
 		{ "ib-port", required_argument, NULL, 'i' },
 		{ "mem", required_argument, NULL, 'm' },
 		{ "sizes", required_argument, NULL, 'S' },
@@ -157,7 +159,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	o->policy = "auto";
 	opterr = 0;
 	tool_set_prog(prog);
-	while ((c = getopt_long(argc, argv, ":d:i:n:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":d:i:n:Vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			o->dev = optarg;
@@ -197,6 +199,9 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'j':
 			o->json = true;
 			break;
+		case 'V':
+			tool_print_version();
+			return -1;
 		case 'h':
 			usage(stdout);
 			return -1;

@@ -8,6 +8,10 @@
 
 #include "opts.h"
 
+#ifndef DMP_TOOLS_VERSION
+#error "DMP_TOOLS_VERSION (the project's VERSION) comes from CMake"
+#endif
+
 static const char *prog = "tool";
 
 void tool_set_prog(const char *name)
@@ -18,6 +22,12 @@ void tool_set_prog(const char *name)
 const char *tool_prog(void)
 {
 	return prog;
+}
+
+int tool_print_version(void)
+{
+	printf("%s (dmabuf-multipath) %s\n", prog, DMP_TOOLS_VERSION);
+	return 0;
 }
 
 int tool_usage_error(const char *fmt, ...)

@@ -18,9 +18,26 @@
 
 #define TOOL_EXIT_USAGE 2
 
+/*
+ * The device option every tool spells alike: -d/--ib-dev DEV, as
+ * rdma-core's and perftest's tools do, with --device accepted as an alias;
+ * and -V/--version. Both map to the short option letter, for the longopts
+ * table of getopt_long().
+ */
+#define TOOL_LONGOPTS_IB_DEV                                   \
+	{ "ib-dev", required_argument, NULL, 'd' },            \
+	{ "device", required_argument, NULL, 'd' }
+#define TOOL_LONGOPT_VERSION { "version", no_argument, NULL, 'V' }
+
 /* The name messages start with (default "tool"). */
 void tool_set_prog(const char *prog);
 const char *tool_prog(void);
+
+/*
+ * "<prog> (dmabuf-multipath) <version>" on stdout, for -V/--version;
+ * returns 0, the exit status.
+ */
+int tool_print_version(void);
 
 /* "prog: <message> (see --help)" on stderr; returns TOOL_EXIT_USAGE. */
 int tool_usage_error(const char *fmt, ...) TOOL_PRINTF(1, 2);

@@ -33,12 +33,12 @@ static void usage(FILE *f)
 		"Commands:\n"
 		"  info      BUFFER                 what backs a dma-buf\n"
 		"  endpoints [DEVICE...]            DMA endpoints of RDMA devices\n"
-		"  select    BUFFER|--source SPEC [--device DEV] [--path POLICY]\n"
+		"  select    BUFFER|--source SPEC [-d DEV] [--path POLICY]\n"
 		"                                   the endpoint (and device) chosen\n"
-		"  explain   BUFFER|--source SPEC [--device DEV] [--path POLICY]\n"
+		"  explain   BUFFER|--source SPEC [-d DEV] [--path POLICY]\n"
 		"                                   every candidate ranked, with reasons\n"
 		"  topology                         NUMA nodes, RDMA devices, skipped files\n"
-		"  reg       BUFFER --device DEV [--path POLICY] [--offset N]\n"
+		"  reg       BUFFER -d DEV [--path POLICY] [--offset N]\n"
 		"            [--length N] [--iova N] [--access FLAGS]\n"
 		"                                   register, report, deregister\n"
 		"\n"
@@ -470,7 +470,7 @@ static int cmd_reg(struct opts *o)
 	int rc = 0, fd, num, i;
 
 	if (!o->device)
-		return tool_usage_error("%s", "reg needs --device DEV");
+		return tool_usage_error("%s", "reg needs -d/--ib-dev DEV");
 	if (tool_parse_path(o->path, &hints))
 		return tool_usage_error("bad --path '%s'", o->path);
 	fd = open_buffer(o, &rc);
@@ -564,7 +564,7 @@ int main(int argc, char **argv)
 {
 	enum {
 		OPT_SYSFS = 256, OPT_JSON, OPT_FD, OPT_CREATE, OPT_SOURCE,
-		OPT_DEVICE, OPT_PATH, OPT_OFFSET, OPT_LENGTH, OPT_IOVA,
+		OPT_PATH, OPT_OFFSET, OPT_LENGTH, OPT_IOVA,
 		OPT_ACCESS, OPT_NODE_HINT, OPT_LOCAL_VIEW,
 	};
 	static const struct option longopts[] = {
@@ -574,7 +574,8 @@ int main(int argc, char **argv)
 		{ "fd", required_argument, NULL, OPT_FD },
 		{ "create", required_argument, NULL, OPT_CREATE },
 		{ "source", required_argument, NULL, OPT_SOURCE },
-		{ "device", required_argument, NULL, OPT_DEVICE },
+		TOOL_LONGOPTS_IB_DEV,
+		TOOL_LONGOPT_VERSION,
 		{ "path", required_argument, NULL, OPT_PATH },
 		{ "offset", required_argument, NULL, OPT_OFFSET },
 		{ "length", required_argument, NULL, OPT_LENGTH },
@@ -593,11 +594,13 @@ int main(int argc, char **argv)
 	int c;
 
 	tool_set_prog(prog);
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hd:V", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V':
+			return tool_print_version();
 		case OPT_SYSFS:
 			if (access(optarg, R_OK | X_OK))
 				return tool_usage_error("--sysfs-root %s: not a readable directory",
@@ -619,7 +622,7 @@ int main(int argc, char **argv)
 		case OPT_SOURCE:
 			o.source = optarg;
 			break;
-		case OPT_DEVICE:
+		case 'd':
 			o.device = optarg;
 			break;
 		case OPT_PATH:

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -149,12 +150,51 @@ def test_mismatch_with_real_devices(lab, tcp_port):
     one_line(srv_err, "parameter mismatch with the client: --op read here, write on")
 
 
-def test_missing_device_on_one_side(lab, tcp_port):
-    client, (srv_rc, _, srv_err) = pair(tcp_port, ["-d", "rxe7"], ["-d", lab.nics[0].rxe],
+def test_server_with_missing_device_fails_at_once(lab, tcp_port):
+    """A server opens its devices before it listens: a missing one stops it at once, and a
+    client then finds nothing to connect to."""
+    t0 = time.monotonic()
+    r = labguest.run([BW, "-d", "rxe7", "-p", str(tcp_port), "--timeout", "30"], check=False,
+                     timeout=60)
+    assert r.returncode == 1 and time.monotonic() - t0 < 15, r
+    one_line(r.stderr, "no RDMA device 'rxe7' (this host has: ")
+    r = labguest.run([BW, "-d", lab.nics[0].rxe, "-p", str(tcp_port), "--timeout", "2",
+                      "127.0.0.1"], check=False, timeout=60)
+    assert r.returncode == 1
+    one_line(r.stderr, f"cannot connect to 127.0.0.1:{tcp_port}: Connection refused")
+
+
+def test_client_with_missing_device_tells_the_server(lab, tcp_port):
+    """A client opens its devices after the parameters agree: its failure reaches the server,
+    which says the client failed, and why."""
+    client, (srv_rc, _, srv_err) = pair(tcp_port, ["-d", lab.nics[0].rxe], ["-d", "rxe7"],
                                         timeout=60)
     assert srv_rc == 1 and client.returncode == 1
-    one_line(srv_err, "no RDMA device 'rxe7' (this host has: ")
-    one_line(client.stderr, "server failed: no RDMA device 'rxe7'")
+    one_line(client.stderr, "no RDMA device 'rxe7' (this host has: ")
+    one_line(srv_err, "client failed: no RDMA device 'rxe7'")
+
+
+def test_server_without_client_times_out(lab, tcp_port):
+    t0 = time.monotonic()
+    r = labguest.run([BW, "-d", lab.nics[0].rxe, "-p", str(tcp_port), "--timeout", "2"],
+                     check=False, timeout=60)
+    assert r.returncode == 1 and time.monotonic() - t0 < 20, r
+    one_line(r.stderr, f"no client connected to TCP port {tcp_port} within 2 s")
+
+
+def test_server_against_client_that_vanishes(lab, tcp_port):
+    """A client that connects and goes away before HELLO: the server says so, rc 1."""
+    with labguest.Background([BW, "-d", lab.nics[0].rxe, "-p", str(tcp_port), "--timeout",
+                              "10"]) as srv:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", tcp_port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        rc, _, err = srv.wait(timeout=60)
+    assert rc == 1
+    one_line(err, "the client closed the connection")
 
 
 @pytest.mark.parametrize("victim", ["server", "client"])

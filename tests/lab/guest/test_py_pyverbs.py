@@ -1,16 +1,20 @@
 # SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 """ibverbs_ext next to pyverbs in one program (runs INSIDE the lab).
 
-A pyverbs PD is registered against through its struct ibv_pd *, which ibverbs_ext finds in
-the pyverbs object (never through pyverbs 44's `PD.pd` property, which crashes: checked here),
-and the MR's lkey/rkey/iova go into pyverbs SGEs and RDMA work requests. Traffic: a loopback RC QP pair on one rxe device
-(RoCE v2 IPv4 GID), RDMA WRITE then RDMA READ, every byte checked — through the dma-buf's
-own mapping on the dma-buf side, through pyverbs' MR buffer on the host side.
+A pyverbs PD is registered against through its struct ibv_pd *, which ibverbs_ext takes from
+pyverbs' `PD.pd` where that returns the pointer (rdma-core 59+) and finds in the pyverbs object
+otherwise (never through pyverbs 44's `PD.pd` property, which crashes: checked here),
+and the MR's lkey/rkey/iova go into pyverbs SGEs and RDMA work requests. Traffic: a loopback
+RC QP pair on one rxe device (RoCE v2 IPv4 GID), RDMA WRITE then RDMA READ, every byte checked
+— through the dma-buf's own mapping on the dma-buf side, through pyverbs' MR buffer on the
+host side.
 
 Both kernels: the pointer checks, the traffic harness with ordinary (host memory) MRs.
 Stock 6.12: a dma-buf registration against a pyverbs PD fails with EOPNOTSUPP and the reason.
 Patched: dma-buf MRs (udmabuf on either node, interleaved, system heap) carry the traffic;
-close order between ibverbs_ext MRs and pyverbs objects.
+a pyverbs PD (or Context) closes ibverbs_ext's MRs on it first, as its own; DmaBufMRex in
+pyverbs' DmaBufMR shape. Both kernels: the PD's set that holds its MRs is the one ibverbs_ext
+joins; failures are PyverbsRDMAErrors with error_code.
 """
 
 import errno
@@ -134,21 +138,91 @@ def test_reg_with_pyverbs_pd_refused_on_stock(ctx_pd, nic):
     assert "no dma-buf MR support" in e.reason, e
 
 
+def test_pyverbs_pd_route_and_mr_set(ctx_pd, pv):
+    """The route to the PD pointer is this pyverbs' (44: the checked read; 59+: PD.pd), and
+    the WeakSet ibverbs_ext joins is the one that holds pyverbs' own MRs of the PD."""
+    from ibverbs_ext import _pyverbs
+    ctx, pd = ctx_pd
+    route = _pyverbs.pd_route(pd)
+    assert route in (_pyverbs.ROUTE_LAYOUT, _pyverbs.ROUTE_PROPERTY)
+    if route == _pyverbs.ROUTE_PROPERTY:
+        assert pd.pd == ix.pd_address(pd)
+    mr = pv.MR(pd, 4096, pv.e.IBV_ACCESS_LOCAL_WRITE)
+    try:
+        mrs = _pyverbs.children(pd)
+        assert mrs is not None and mr in mrs, list(mrs or [])
+    finally:
+        mr.close()
+    print(f"pyverbs PD route: {route}")
+
+
+@pytest.mark.stock_only
+def test_dmabufmrex_refused_on_stock_as_pyverbs_error(ctx_pd, pv, nic):
+    """pyverbs-style code catches the refusal as it catches pyverbs' own; the buffer made for
+    the MR (dmabuf=None) is gone again."""
+    _, pd = ctx_pd
+    before = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(pv.PyverbsRDMAError) as ei:
+        ix.DmaBufMRex(pd, 2 * MiB, ix.ACCESS_LOCAL_WRITE)
+    assert ei.value.error_code == errno.EOPNOTSUPP, ei.value
+    assert "no dma-buf MR support" in str(ei.value)
+    assert set(os.listdir("/proc/self/fd")) == before
+
+
 @pytest.mark.patched_only
-def test_close_order_with_pyverbs(pv, nic):
-    """pyverbs does not know ibverbs_ext's MRs: its PD refuses to go (EBUSY) while one is
-    registered, and goes once the MR is closed."""
+def test_pyverbs_pd_close_closes_our_mrs_first(pv, nic):
+    """Closing a pyverbs PD with ibverbs_ext MRs on it closes them first, as pyverbs closes
+    its own MRs (it used to fail with EBUSY); closing an MR first takes it out of the set."""
+    from ibverbs_ext import _pyverbs
     ctx = pv.Context(name=nic.rxe)
     pd = pv.PD(ctx)
     with ix.alloc_dmabuf(2 * MiB) as buf:
         mr = ix.reg_dmabuf_mr_ex(pd, buf, access=ix.ACCESS_LOCAL_WRITE)
-        assert mr.pd is pd
-        with pytest.raises(pv.PyverbsRDMAError) as ei:
-            pd.close()
-        assert ei.value.error_code == errno.EBUSY
-        mr.close()
-    pd.close()
+        early = ix.reg_dmabuf_mr_ex(pd, buf, access=ix.ACCESS_LOCAL_WRITE)
+        own = pv.MR(pd, 4096, pv.e.IBV_ACCESS_LOCAL_WRITE)
+        assert mr.pd is pd and mr.closed_by_pd and mr in _pyverbs.children(pd)
+        early.close()
+        assert early not in _pyverbs.children(pd)
+        pd.close()
+        assert mr.closed, "the PD's close() did not close the ibverbs_ext MR"
+        mr.close()  # again: nothing
     ctx.close()
+    del own
+
+
+@pytest.mark.patched_only
+def test_pyverbs_context_close_closes_pd_and_our_mrs(pv, nic):
+    ctx = pv.Context(name=nic.rxe)
+    pd = pv.PD(ctx)
+    with ix.alloc_dmabuf(MiB) as buf:
+        mr = ix.DmaBufMRex(pd, MiB, ix.ACCESS_LOCAL_WRITE, buf)
+        ctx.close()
+        assert mr.closed
+
+
+@pytest.mark.patched_only
+def test_dmabufmrex_like_pyverbs_dmabufmr(ctx_pd, nic):
+    """DmaBufMRex(pd, length, access, dmabuf, offset): pyverbs' arguments and methods (keys,
+    offset, dmabuf, write/read relative to the MR), the endpoint chosen; dmabuf=None makes a
+    buffer that goes with the MR; a dma-buf given as an fd is read and written too."""
+    _, pd = ctx_pd
+    access = ix.ACCESS_LOCAL_WRITE | ix.ACCESS_REMOTE_READ
+    with ix.alloc_dmabuf(2 * MiB, numa_node=nic.numa_node) as buf:
+        with ix.DmaBufMRex(pd, MiB, access, buf, 4096) as mr:
+            assert (mr.offset, mr.length, mr.iova, mr.dmabuf) == (4096, MiB, 4096, buf)
+            assert mr.lkey and mr.rkey and mr.choice.endpoint.pci == nic.pci, mr.choice.reason
+            mr.write(b"pyverbs", 7, 100)
+            assert buf.read(4196, 7) == b"pyverbs" and mr.read(7, 100) == b"pyverbs"
+            with pytest.raises(ValueError, match="outside the MR"):
+                mr.read(16, MiB - 8)
+        with ix.DmaBufMRex(pd, MiB, access, buf.fileno(), 0) as mr:
+            assert mr.read(7, 4196) == b"pyverbs"
+    before = set(os.listdir("/proc/self/fd"))
+    mr = ix.DmaBufMRex(pd, MiB, access, None, 8192, numa_node=nic.numa_node)
+    made = mr.dmabuf
+    assert isinstance(made, ix.Dmabuf) and made.size == MiB + 8192
+    mr.close()
+    assert made.closed and set(os.listdir("/proc/self/fd")) == before
 
 
 # ----------------------------------------------------------------------------- traffic
