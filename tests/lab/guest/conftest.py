@@ -110,7 +110,8 @@ def pytest_report_header(config):
     e = os.environ
     return [f"lab: kernel {e.get('LAB_KERNEL')} ({e.get('LAB_KREL')}), "
             f"NIC0 {e.get('LAB_NIC0')} {e.get('LAB_IP0')}, NIC1 {e.get('LAB_NIC1')} "
-            f"{e.get('LAB_IP1')}, peer {e.get('LAB_PEER_IP') or '-'}"]
+            f"{e.get('LAB_IP1')}, peer {e.get('LAB_PEER_IP') or '-'}",
+            f"libibverbs: {labguest.libibverbs()}"]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -143,6 +144,13 @@ def pytest_runtest_setup(item):
         pytest.skip(f"describes the behaviour of a stock kernel (this guest runs {kernel})")
     if item.get_closest_marker("peer") and not os.environ.get("LAB_PEER_IP"):
         pytest.skip("needs a peer guest (labrun --peer-cmd)")
+
+
+@pytest.fixture(scope="session")
+def libibverbs():
+    """The libibverbs these tests run against (labguest.Libibverbs): the system's (Debian's
+    rdma-core 44) or an rdma-core v65 build's (run-suite's second pass, LAB_RDMA_CORE_BUILD)."""
+    return labguest.libibverbs()
 
 
 @pytest.fixture(scope="session")

@@ -413,3 +413,63 @@ def ibverbs_ext():
         pytest.skip(f"ibverbs_ext cannot be loaded (build the library: cmake -S . -B build "
                     f"&& cmake --build build): {e}", allow_module_level=True)
     return ix
+
+
+# ---- which libibverbs the tests run against -------------------------------------------------
+# run-suite runs the library's lab tests twice: on the system's rdma-core (Debian 12's v44), and
+# on the kernel's rdma-core v65 build (LD_LIBRARY_PATH=<build>/lib, LAB_RDMA_CORE_BUILD=<build>,
+# LAB_RDMA_CORE_ID=65.0-<variant>-<hash>).
+
+@dataclasses.dataclass(frozen=True)
+class Libibverbs:
+    path: str           # the file the dynamic loader mapped (symlinks resolved)
+    rdma_core: str      # rdma-core's version, from the file name: libibverbs.so.1.<abi>.<44.0>
+    dma_eps: bool       # has _ibv_query_dma_eps@IBVERBS_1.19: rdma-core-patches' libibverbs
+    build: str          # LAB_RDMA_CORE_BUILD ("" for the system's rdma-core)
+
+    def __str__(self):
+        what = f"rdma-core {self.rdma_core}"
+        if self.dma_eps:
+            what += " + rdma-core-patches (IBVERBS_1.19: _ibv_query_dma_eps)"
+        where = f"build {os.environ.get('LAB_RDMA_CORE_ID', '?')}" if self.build else "system"
+        return f"{self.path} ({what}; {where})"
+
+
+def _rdma_core_of(path):
+    name = os.path.basename(path)
+    prefix = "libibverbs.so.1."
+    parts = name[len(prefix):].split(".") if name.startswith(prefix) else []
+    return ".".join(parts[1:]) if len(parts) >= 3 else "unknown"
+
+
+def libibverbs():
+    """The libibverbs.so.1 this process maps (loaded through ctypes like the library's Python
+    module does: what the dynamic loader picks under this environment)."""
+    import ctypes
+    lib = ctypes.CDLL("libibverbs.so.1")
+    path = None
+    with open("/proc/self/maps") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 6 and os.path.basename(fields[5]).startswith("libibverbs.so.1"):
+                path = fields[5]
+                break
+    assert path, "libibverbs.so.1 is loaded but not in /proc/self/maps"
+    libc = ctypes.CDLL(None)
+    libc.dlvsym.restype = ctypes.c_void_p
+    libc.dlvsym.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+    dma_eps = bool(libc.dlvsym(lib._handle, b"_ibv_query_dma_eps", b"IBVERBS_1.19"))
+    return Libibverbs(os.path.realpath(path), _rdma_core_of(path), dma_eps,
+                      os.environ.get("LAB_RDMA_CORE_BUILD", ""))
+
+
+def libibverbs_loaded_by(cmd, timeout=DEFAULT_TIMEOUT):
+    """The libibverbs.so.1 file a program maps, from the dynamic loader's own report
+    (LD_DEBUG=libs: "calling init: PATH"), symlinks resolved."""
+    r = run(cmd, env={"LD_DEBUG": "libs"}, timeout=timeout, check=False)
+    for line in r.stderr.splitlines():
+        head, sep, path = line.partition("calling init: ")
+        if sep and os.path.basename(path.strip()).startswith("libibverbs.so.1"):
+            return os.path.realpath(path.strip())
+    raise AssertionError(f"{_fmt(cmd)} loaded no libibverbs.so.1 (exit {r.returncode}): "
+                         f"{_tail(r.stderr)}")

@@ -198,10 +198,31 @@ def test_loopback_dmabuf_write_read_verified(nic, src, dst):
 
 
 @pytest.mark.patched_only
-def test_plain_ibv_reg_dmabuf_mr_still_eopnotsupp_on_rxe():
+def test_plain_ibv_reg_dmabuf_mr_still_eopnotsupp_on_rxe(libibverbs):
     """rdma-core's rxe provider has no dma-buf op: only the library's own ioctl gets through."""
+    if libibverbs.dma_eps:
+        pytest.skip("only for an rdma-core whose rxe provider has no dma-buf op (Debian's 44, "
+                    f"unpatched 65): this run's libibverbs is {libibverbs}, whose rxe has one")
     r = labguest.run([MR_LAYOUT], check=False, timeout=120)
     assert "plain ibv_reg_dmabuf_mr: EOPNOTSUPP" in r.stdout, r.stdout
+
+
+def test_runs_against_the_expected_libibverbs(libibverbs):
+    """This process and the tools it starts map the libibverbs the run asked for: the v65
+    build's (LAB_RDMA_CORE_BUILD, through LD_LIBRARY_PATH) or else the system's."""
+    print(f"libibverbs: {libibverbs}")
+    assert labguest.libibverbs_loaded_by([CLI, "--help"]) == libibverbs.path
+    if libibverbs.build:
+        lib = os.path.join(os.path.realpath(libibverbs.build), "lib")
+        assert os.path.dirname(libibverbs.path) == lib, libibverbs
+        assert libibverbs.rdma_core == "65.0", libibverbs
+        patched = os.environ.get("LAB_RDMA_CORE_ID", "").startswith("65.0-patched-")
+        assert libibverbs.dma_eps == patched, libibverbs
+    else:
+        deb = labguest.run(["dpkg-query", "-W", "-f", "${Version}", "libibverbs1"]).stdout
+        assert libibverbs.path.startswith("/usr/lib/"), libibverbs
+        assert deb.startswith(libibverbs.rdma_core + "-"), (deb, libibverbs)
+        assert not libibverbs.dma_eps, libibverbs
 
 
 def test_query_cost_path(lab):
