@@ -29,6 +29,7 @@ TOOLS = {
     "ibv_dmabuf_bw": "tools/bw/ibv_dmabuf_bw",
     "ibv_dmabuf_regbench": "tools/bw/ibv_dmabuf_regbench",
     "ibv_dmabuf_microbench": "tools/bench/ibv_dmabuf_microbench",
+    "ibv_dmabuf_xfer": "tools/xfer/ibv_dmabuf_xfer",
 }
 
 
@@ -220,6 +221,7 @@ def device_spellings(build_dir, fixtures_dir, name, dev):
         "ibv_dmabuf_regbench": ["--mem", "drm"],
         "ibv_dmabuf_microbench": ["--sysfs-root", root, "--source", "system:node=1",
                                   "--iters", "10", "--json"],
+        "ibv_dmabuf_xfer": ["--size", "4096"],
     }[name]
     out = []
     for spelling in (["-d", dev], ["--ib-dev", dev], ["--ib-dev=" + dev], ["--device", dev],
@@ -233,7 +235,7 @@ def device_spellings(build_dir, fixtures_dir, name, dev):
 def test_one_device_option_in_every_tool(build_dir, fixtures_dir, name):
     """-d, --ib-dev (rdma-core's and perftest's spelling) and --device (the alias) are one
     option in every tool: the same answer whichever is used, and it reaches the device."""
-    if name in ("ibv_dmabuf_bw", "ibv_dmabuf_regbench") and has_rdma():
+    if name in ("ibv_dmabuf_bw", "ibv_dmabuf_regbench", "ibv_dmabuf_xfer") and has_rdma():
         pytest.skip("this machine has RDMA devices: a missing one cannot be faked")
     dev = "mlx5_1" if name in ("ibv_dmabuf", "ibv_dmabuf_microbench") else "rxe9"
     answers = device_spellings(build_dir, fixtures_dir, name, dev)
@@ -245,13 +247,13 @@ def test_one_device_option_in_every_tool(build_dir, fixtures_dir, name):
         r = run([tool(build_dir, name), "--sysfs-root", os.path.join(fixtures_dir, "dgx-h100"),
                  "--source", "system:node=1", "--iters", "10", "--json", "-d", dev])
         assert r.returncode == 0 and '"note": "mlx5_1"' in r.stdout, r
-    elif name == "ibv_dmabuf_bw":
+    elif name in ("ibv_dmabuf_bw", "ibv_dmabuf_xfer"):
         assert rc == 1 and "no RDMA device 'rxe9'" in err, err
     else:  # regbench probes its backend first: a usage error would be rc 2
         assert rc == 1 and "unknown option" not in err, err
 
 
 def test_usage_names_the_device_option(build_dir):
-    for name in ("ibv_dmabuf", "ibv_dmabuf_bw", "ibv_dmabuf_regbench"):
+    for name in ("ibv_dmabuf", "ibv_dmabuf_bw", "ibv_dmabuf_regbench", "ibv_dmabuf_xfer"):
         r = run([tool(build_dir, name), "--help"])
         assert r.returncode == 0 and re.search(r"-d(, --ib-dev| DEV)", r.stdout), (name, r)

@@ -161,13 +161,14 @@ static int run_op(struct ctx *c, enum ibv_wr_opcode op, struct xfer_buf *l,
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s --device DEV [--src SPEC] [--dst SPEC] [--size N]\n"
+		"Usage: %s -d DEV [--src SPEC] [--dst SPEC] [--size N]\n"
 		"          [--src-offset N] [--dst-offset N] [--iova N] [--path POLICY]\n"
 		"          [--op write|read|both] [--json]\n"
 		"SPEC: host | udmabuf[:node=N|:interleave] | heap[:node=N]\n"
 		"      | vfio:DDDD:BB:DD.F[,bar=N][,offset=SIZE]\n"
 		"      (default host; vfio: a BAR range exported by vfio-pci)\n"
-		"POLICY: auto | default | numa=N | endpoint=N\n",
+		"POLICY: auto | default | numa=N | endpoint=N\n"
+		"-d, --ib-dev DEV: the RDMA device (--device: alias); -V: version\n",
 		prog);
 }
 
@@ -296,7 +297,8 @@ static void report(bool json, const char *dev, uint64_t len, bool do_write,
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "device", required_argument, NULL, 'd' },
+		TOOL_LONGOPTS_IB_DEV,
+		TOOL_LONGOPT_VERSION,
 		{ "src", required_argument, NULL, 's' },
 		{ "dst", required_argument, NULL, 't' },
 		{ "size", required_argument, NULL, 'n' },
@@ -321,7 +323,7 @@ int main(int argc, char **argv)
 	tool_set_prog(prog);
 	xfer_buf_init(&src, "host");
 	xfer_buf_init(&dst, "host");
-	while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "hd:V", longopts, NULL)) != -1) {
 		switch (o) {
 		case 'd': dev = optarg; break;
 		case 's': src.spec = optarg; break;
@@ -346,6 +348,7 @@ int main(int argc, char **argv)
 		case 'x': op = optarg; break;
 		case 'j': json = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': return tool_print_version();
 		default: usage(stderr); return 2;
 		}
 	}
