@@ -51,8 +51,8 @@ def pv():
 def newer_pyverbs():
     """The environment of an rdma-core 59+ pyverbs build (the rdma-core 65 build cached in
     ~/.cache/dmabuf-mp for the lab), or None."""
-    for env in sorted(glob.glob(os.path.expanduser(
-            "~/.cache/dmabuf-mp/rdma-core-*-unpatched-*/env"))):
+    cache = os.environ.get("DMABUF_MP_CACHE", os.path.expanduser("~/.cache/dmabuf-mp"))
+    for env in sorted(glob.glob(os.path.join(cache, "rdma-core-*-unpatched-*/env"))):
         vals = dict(line.strip().split("=", 1) for line in open(env) if "=" in line)
         py = vals.get("RDMA_CORE_UNPATCHED_PYTHONPATH")
         lib = vals.get("RDMA_CORE_UNPATCHED_LD_LIBRARY_PATH")
