@@ -26,7 +26,7 @@ import pytest
 import labguest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BUILD = os.environ.get("DMP_BUILD", os.path.join(REPO, "build"))
+BUILD = labguest.BUILD
 BW = os.path.join(BUILD, "tools/bw/ibv_dmabuf_bw")
 REGBENCH = os.path.join(BUILD, "tools/bw/ibv_dmabuf_regbench")
 COMPARE = os.path.join(REPO, "tools/bw/bw_compare.py")
@@ -34,9 +34,7 @@ COMPARE = os.path.join(REPO, "tools/bw/bw_compare.py")
 
 @pytest.fixture(scope="module", autouse=True)
 def built():
-    for tool in (BW, REGBENCH):
-        if not os.access(tool, os.X_OK):
-            pytest.skip(f"{tool} not built (cmake -S . -B build && cmake --build build)")
+    labguest.built(BW, REGBENCH)
 
 
 def pair(port, server_args, client_args=None, timeout=180):

@@ -15,7 +15,7 @@ import pytest
 import labguest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BUILD = os.environ.get("DMP_BUILD", os.path.join(REPO, "build"))
+BUILD = labguest.BUILD
 STRESS = os.path.join(BUILD, "tests/reliability/dmabuf_stress")
 DEBUGFS = "/sys/kernel/debug"
 SECONDS = int(os.environ.get("DMP_STRESS_SECONDS", "20"))
@@ -42,8 +42,7 @@ def snapshot():
 def ready(lab):
     if not lab.patched:
         pytest.skip("needs the patched lab kernel (stock rxe has no dma-buf MRs)")
-    if not os.access(STRESS, os.X_OK):
-        pytest.skip(f"{STRESS} not built")
+    labguest.built(STRESS)
     if not debugfs():
         pytest.skip("no debugfs dma_buf/bufinfo in this kernel")
 
