@@ -195,16 +195,30 @@ def test_server_against_client_that_vanishes(lab, tcp_port):
     one_line(err, "the client closed the connection")
 
 
+TRAFFIC_PKTS = 1000  # rxe packets sent: a few 64 KiB writes at the lab's RoCE MTU
+
+
 @pytest.mark.parametrize("victim", ["server", "client"])
 def test_peer_killed_mid_run(lab, tcp_port, victim):
     """SIGKILL one side while traffic flows: the other stops within seconds, one line, rc 1."""
     dev = lab.nics[0].rxe
     args = [BW, "-d", dev, "-p", str(tcp_port), "--timeout", "20", "-n", "2000000"]
+    sent = f"/sys/class/infiniband/{dev}/ports/1/hw_counters/sent_pkts"
+    assert os.path.exists(sent), f"{sent} missing: no way to see the traffic"
     with labguest.Background(args) as srv:
-        time.sleep(0.5)
+        base = int(labguest.read(sent))
         with labguest.Background(args + ["127.0.0.1"]) as cli:
-            time.sleep(6)  # connected, registered, traffic running
+            # Traffic flows when the device has sent packets of it (the TCP setup does not
+            # count there): connected, registered, writes going.
+            t0, moved = time.monotonic(), 0
+            while srv.alive() and cli.alive() and time.monotonic() - t0 < 90:
+                moved = int(labguest.read(sent)) - base
+                if moved >= TRAFFIC_PKTS:
+                    break
+                time.sleep(0.2)
             assert srv.alive() and cli.alive(), (srv.result, cli.result)
+            assert moved >= TRAFFIC_PKTS, \
+                f"{dev} sent {moved} packets in {time.monotonic() - t0:.0f} s: no traffic"
             dead, other = (srv, cli) if victim == "server" else (cli, srv)
             dead.proc.send_signal(signal.SIGKILL)
             t0 = time.monotonic()
