@@ -20,7 +20,7 @@ import pytest
 import labguest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BUILD = os.environ.get("DMP_BUILD", os.path.join(REPO, "build"))
+BUILD = labguest.BUILD
 CLI = os.path.join(BUILD, "tools/ibv_dmabuf/ibv_dmabuf")
 XFER = os.path.join(BUILD, "tools/xfer/ibv_dmabuf_xfer")
 MR_LAYOUT = os.path.join(BUILD, "tests/unit/test_mr_layout")
@@ -28,9 +28,7 @@ MR_LAYOUT = os.path.join(BUILD, "tests/unit/test_mr_layout")
 
 @pytest.fixture(scope="module", autouse=True)
 def built():
-    for tool in (CLI, XFER, MR_LAYOUT):
-        if not os.access(tool, os.X_OK):
-            pytest.skip(f"{tool} not built (cmake -S . -B build && cmake --build build)")
+    labguest.built(CLI, XFER, MR_LAYOUT)
 
 
 def cli(*args, check=True, timeout=120):

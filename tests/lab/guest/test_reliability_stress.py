@@ -15,7 +15,7 @@ import pytest
 import labguest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BUILD = os.environ.get("DMP_BUILD", os.path.join(REPO, "build"))
+BUILD = labguest.BUILD
 STRESS = os.path.join(BUILD, "tests/reliability/dmabuf_stress")
 DEBUGFS = "/sys/kernel/debug"
 SECONDS = int(os.environ.get("DMP_STRESS_SECONDS", "20"))
@@ -38,12 +38,23 @@ def snapshot():
     return bufs, mrs, avail
 
 
+def settled(before, timeout=30):
+    """The snapshot once the live dma-bufs and MRs are back to *before*'s (deferred frees
+    run after the program exits), or the last one after *timeout* s: the asserts then say
+    what leaked."""
+    t0 = time.monotonic()
+    while True:
+        now = snapshot()
+        if now[:2] == before[:2] or time.monotonic() - t0 > timeout:
+            return now
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def ready(lab):
     if not lab.patched:
         pytest.skip("needs the patched lab kernel (stock rxe has no dma-buf MRs)")
-    if not os.access(STRESS, os.X_OK):
-        pytest.skip(f"{STRESS} not built")
+    labguest.built(STRESS)
     if not debugfs():
         pytest.skip("no debugfs dma_buf/bufinfo in this kernel")
 
@@ -65,8 +76,7 @@ def test_stress_with_revocation_returns_everything(lab, mode):
     checked = int(re.search(r"(\d+) MiB written and checked", r.stdout).group(1))
     # every traffic buffer takes one checked write before it may be revoked
     assert regs > 20 and revokes > 0 and errs > 0 and checked > 0, r.stdout
-    time.sleep(1)  # let deferred frees run
-    after = snapshot()
+    after = settled(before)
     print(f"memory: before {before}, after {after} (dma-bufs, MRs, MemAvailable kB)")
     out = os.environ.get("LAB_OUT")
     if out:
