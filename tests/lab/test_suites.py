@@ -451,7 +451,7 @@ def test_compare_reads_the_suites_own_json(shapes, tmp_path):
 @pytest.mark.parametrize("args,why", [
     (["--rdma-core", "v44", "stock-7.2"], "--rdma-core wants auto, unpatched, patched or none, "
      "not 'v44'"),
-    (["--rdma-core-suites", "some", "patched-7.2"], "--rdma-core-suites wants all or dmabuf, "
+    (["--rdma-core-suites", "some", "patched-7.2"], "--rdma-core-suites wants all or none, "
      "not 'some'"),
     (["stock-7.3"], "unknown kernel flavour 'stock-7.3'"),
     ([], "which kernel?"),
