@@ -114,3 +114,22 @@ def test_gate_uses_the_ratio_of_medians():
     assert figstats.gate([50] * 5, [100] * 5, 0.8) == (False, 0.5)
     assert figstats.gate([80, 81, 79], [100, 100, 100], 0.8) == (True, 0.8)
     assert figstats.gate([79, 200, 1], [100, 100, 100], 0.8) == (False, 0.79)
+
+
+def test_point_goal_holds_back_met():
+    # "at least 1.0 with the interval above 0.95": [0.96, 1.05] is above 0.95, but a ratio of
+    # medians of 0.99 is below 1.0 - not met, and not missed either
+    assert figstats.verdict(0.96, 1.05, ">= 0.95", 0.99, ">= 1.0") == "not settled"
+    assert figstats.verdict(0.96, 1.05, ">= 0.95", 1.00, ">= 1.0") == "met"
+    assert figstats.verdict(0.90, 0.94, ">= 0.95", 0.92, ">= 1.0") == "missed"
+    assert figstats.verdict(0.90, 1.05, ">= 0.95", 1.02, ">= 1.0") == "not settled"
+
+
+def test_bootstrap_of_any_statistic():
+    # constant groups: (30 - 10) / (32 - 12) = 1 in every resample
+    diff = lambda m: (m[1] - m[0]) / (m[3] - m[2])  # noqa: E731
+    assert figstats.bootstrap_ci([[10] * 3, [30] * 3, [12] * 3, [32] * 3], diff) == (1.0, 1.0)
+    # two groups with the ratio statistic: the same interval as bootstrap_ratio_ci
+    num, den = [9, 9, 11, 11, 11], [10] * 5
+    assert figstats.bootstrap_ci([num, den], lambda m: m[0] / m[1]) == \
+        figstats.bootstrap_ratio_ci(num, den) == (0.9, 1.1)

@@ -9,6 +9,7 @@ From the raw per-run samples of tools/bench/reproduce:
                                  resampled independently with replacement, RESAMPLES times,
                                  from random.Random(SEED) - fixed, so the same raw files give
                                  the same interval, byte for byte, on every regeneration
+  bootstrap_ci(groups, stat)     the same for any statistic of several samples' medians
   verdict(lo, hi, goal)          a cell against its goal: "met" only when the whole interval is
                                  on the right side of the target, "missed" when it is wholly
                                  on the wrong side, "not settled" when it straddles the target
@@ -71,27 +72,36 @@ def ratio_of_medians(num, den):
     return median(num) / d
 
 
-def _resampled_median(rng, s):
-    n = len(s)
-    return median([s[int(rng.random() * n)] for _ in range(n)])
+def bootstrap_ci(groups, statistic, level=LEVEL, resamples=RESAMPLES, seed=SEED):
+    """(lo, hi): the central `level` percentile interval of statistic(medians) over
+    `resamples` bootstrap resamples, where medians[i] is the median of a resample (with
+    replacement, same size) of groups[i], each group drawn independently, in order, from
+    random.Random(seed)."""
+    if not 0 < level < 1:
+        raise ValueError(f"level {level} outside (0, 1)")
+    sorted_groups = [_sorted(g) for g in groups]
+    rng = random.Random(seed)
+    values = []
+    for _ in range(resamples):
+        meds = []
+        for s in sorted_groups:
+            n = len(s)
+            meds.append(median([s[int(rng.random() * n)] for _ in range(n)]))
+        values.append(statistic(meds))
+    tail = (1 - level) / 2
+    return quantile(values, tail), quantile(values, 1 - tail)
+
+
+def _ratio(meds):
+    if meds[1] == 0:
+        raise ValueError("a resampled denominator's median is 0")
+    return meds[0] / meds[1]
 
 
 def bootstrap_ratio_ci(num, den, level=LEVEL, resamples=RESAMPLES, seed=SEED):
     """(lo, hi): the central `level` percentile interval of median(num*)/median(den*) over
     `resamples` bootstrap resamples (num* and den* drawn independently, with replacement)."""
-    if not 0 < level < 1:
-        raise ValueError(f"level {level} outside (0, 1)")
-    a, b = _sorted(num), _sorted(den)
-    rng = random.Random(seed)
-    ratios = []
-    for _ in range(resamples):
-        m_num = _resampled_median(rng, a)
-        m_den = _resampled_median(rng, b)
-        if m_den == 0:
-            raise ValueError("a resampled denominator's median is 0")
-        ratios.append(m_num / m_den)
-    tail = (1 - level) / 2
-    return quantile(ratios, tail), quantile(ratios, 1 - tail)
+    return bootstrap_ci([num, den], _ratio, level, resamples, seed)
 
 
 def parse_goal(goal):
@@ -103,21 +113,24 @@ def parse_goal(goal):
     raise ValueError(f"goal {goal!r}: want '>= X' or '<= X'")
 
 
-def verdict(lo, hi, goal):
-    """met / missed / not settled for the interval [lo, hi] against goal ('>= X' or '<= X')."""
+def _holds(x, goal):
+    op, target = parse_goal(goal)
+    return x >= target if op == ">=" else x <= target
+
+
+def verdict(lo, hi, goal, point=None, point_goal=None):
+    """met / missed / not settled for the interval [lo, hi] against goal ('>= X' or '<= X').
+    With point and point_goal (e.g. the ratio of medians and '>= 1.0' for "at least 1.0 with
+    the interval above 0.95"), "met" also needs the point to hold its goal; an interval on the
+    right side with a point that does not is "not settled"."""
     if lo > hi:
         raise ValueError(f"interval [{lo}, {hi}] is reversed")
-    op, target = parse_goal(goal)
-    if op == ">=":
-        if lo >= target:
-            return "met"
-        if hi < target:
-            return "missed"
-    else:
-        if hi <= target:
-            return "met"
-        if lo > target:
-            return "missed"
+    if _holds(lo, goal) and _holds(hi, goal):
+        if point_goal is not None and not _holds(point, point_goal):
+            return "not settled"
+        return "met"
+    if not _holds(lo, goal) and not _holds(hi, goal):
+        return "missed"
     return "not settled"
 
 
