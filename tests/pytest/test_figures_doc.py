@@ -61,7 +61,7 @@ def test_every_table_names_its_raw_file():
         for link in links:
             assert os.path.exists(os.path.join(REPO, "docs", link)), (doc, link)
         # a table either has a raw column or is followed by its "Raw:" line
-        blocks = re.split(r"\n(?=### )", body)
+        blocks = re.split(r"\n(?=#{2,4} )", body)
         for block in blocks:
             if "\n|" in block:
                 assert "figures/" in block, f"{doc}: a table without its raw file:\n{block[:300]}"
