@@ -38,7 +38,8 @@ def test_published_raw_files_exist_and_say_where_they_were_measured():
             "reg-auto-two-endpoints.json", "reg-source.json"} <= names, names
     for f in files:
         doc = json.load(open(f))
-        for key in ("date", "producer", "machine", "kernel", "rdma_core", "boot_id"):
+        for key in ("date", "producer", "machine", "kernel", "rdma_core", "boot_id",
+                    "repetitions"):
             assert doc.get(key), (f, key)
         assert doc["kernel"]["release"] and doc["rdma_core"]["system"], f
         assert re.fullmatch(r"[0-9a-f-]{36}", doc["boot_id"]), (f, doc["boot_id"])
