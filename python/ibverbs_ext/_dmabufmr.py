@@ -10,7 +10,10 @@ adds: ``choice`` (the endpoint used and why), ``source``, ``address_of(k)``, and
 arguments ``iova``, ``hints`` and ``comp_mask`` of :func:`ibverbs_ext.reg_dmabuf_mr_ex`.
 """
 
-from . import MR, Dmabuf, _capi, _fileno, _register, alloc_dmabuf
+from . import _capi
+from ._dmabuf import Dmabuf, alloc_dmabuf
+from ._mr import MR, _register
+from ._query import _fileno
 
 
 def _fd_of(dmabuf):

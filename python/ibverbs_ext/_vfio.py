@@ -5,7 +5,10 @@ import ctypes
 import errno as _errno
 import os
 
-from . import _I32, _U32, _U64, Dmabuf, IbvExtError, _capi, _fail, _int
+from . import _capi
+from ._dmabuf import Dmabuf
+from ._errors import IbvExtError, _fail
+from ._types import _I32, _U32, _U64, _int
 
 
 class VfioDmabuf(Dmabuf):

@@ -109,6 +109,22 @@ def test_status_output_env_and_cwd_pass_through(tmp_path):
     assert float(timing["boot_s"]) > 0
 
 
+def test_dmp_build_reaches_the_guest_and_a_missing_build_fails_the_suite(tmp_path):
+    """The caller's DMP_BUILD (relative here) arrives in the guest absolute; the guest suite,
+    given a build tree that does not exist, stops with one error and rc 1 (it used to skip
+    each module that needs the build and pass)."""
+    repo = HERE.parent.parent
+    script = ('echo "build:$DMP_BUILD"; exec /usr/bin/python3 -m pytest -q -p no:cacheprovider '
+              'tests/lab/guest/test_lab_topology.py')
+    env = dict(os.environ, DMP_BUILD="no-such-build")
+    res = labrun(tmp_path, "--", "sh", "-c", script, cwd=repo, env=env)
+    lines = res.stdout.splitlines()
+    assert lines[0] == f"build:{repo}/no-such-build", res.stdout
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    assert f"lab suite: no build tree at {repo}/no-such-build" in res.stdout, res.stdout
+    assert " passed" not in res.stdout and " skipped" not in res.stdout, res.stdout
+
+
 def test_command_not_found_is_127(tmp_path):
     res = labrun(tmp_path, "--", "no-such-command-xyz", "arg")
     assert res.returncode == 127

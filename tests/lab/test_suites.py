@@ -336,6 +336,25 @@ def test_compare_flags_a_test_that_passed_before(tmp_path, change):
     assert r.stdout.splitlines()[-1] == "peer-compare: 1 regressions, 0 new passes"
 
 
+@pytest.mark.parametrize("change,counted", [("failed", False), ("error", True),
+                                            ("skipped", True), (None, True)])
+def test_compare_racy_test_only_for_a_failure(tmp_path, change, counted):
+    """--racy exempts a known racy test's failure, and nothing else it could do."""
+    after = dict(BASE)
+    if change:
+        after["tests.t.T.test_b"] = change
+    else:
+        del after["tests.t.T.test_b"]
+    r = compare(tmp_path, run_doc("v", "k", BASE), run_doc("v", "k", after),
+                "--racy", "tests.t.T.test_b=sends complete after the resize")
+    assert r.returncode == (1 if counted else 0), r.stdout
+    racy = ("peer-compare: RACY: tests.t.T.test_b: ok before, failed after, not counted: "
+            "sends complete after the resize")
+    assert (racy in r.stdout.splitlines()) == (not counted), r.stdout
+    assert r.stdout.splitlines()[-1] == \
+        f"peer-compare: {1 if counted else 0} regressions, 0 new passes"
+
+
 def test_compare_new_passes_and_must_pass(tmp_path):
     """v65's 10 dma-buf MR tests skip unpatched and pass patched, with a test the series adds."""
     added = "tests.test_mr.DmaBufMRTest.test_dmabuf_reg_mr_bad_input"
@@ -387,6 +406,8 @@ def test_compare_must_pass_not_held(tmp_path, how):
     (["--must-pass", "Dma=0"], 2, "--must-pass wants REGEX=N with N > 0"),
     (["--must-pass", "(=1"], 2, "bad regular expression"),
     (["--strict"], 2, "unknown option '--strict'"),
+    (["--racy", "tests.t.T.test_b"], 2, "--racy wants TEST=WHY"),
+    (["--racy"], 2, "--racy wants TEST=WHY"),
 ])
 def test_compare_usage(tmp_path, opts, files, why):
     paths = []
@@ -430,6 +451,8 @@ def test_compare_reads_the_suites_own_json(shapes, tmp_path):
 @pytest.mark.parametrize("args,why", [
     (["--rdma-core", "v44", "stock-7.2"], "--rdma-core wants auto, unpatched, patched or none, "
      "not 'v44'"),
+    (["--rdma-core-suites", "some", "patched-7.2"], "--rdma-core-suites wants all or none, "
+     "not 'some'"),
     (["stock-7.3"], "unknown kernel flavour 'stock-7.3'"),
     ([], "which kernel?"),
 ])

@@ -168,6 +168,51 @@ def test_help(cli):
     assert "Commands:" in r.stdout and "--sysfs-root" in r.stdout
 
 
+def _microbench_json(microbench, *args, **kw):
+    import subprocess
+    r = subprocess.run([microbench, "--json", "--iters", "100", *args], capture_output=True,
+                       text=True, timeout=120, **kw)
+    return r, {f["name"]: f for f in json.loads(r.stdout)["figures"]}
+
+
+def test_microbench_failed_query_is_a_failure(microbench, fixtures_dir, tmp_path):
+    """A query that fails is no figure: "failed: <reason>", exit status 1 (it used to time the
+    failing call and print it as the "fdinfo path"). --fd on a regular file, then on a
+    number that is no open fd."""
+    root = os.path.join(fixtures_dir, "dgx-h100")
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"not a dma-buf")
+    with open(plain, "rb") as f:
+        fd = f.fileno()
+        r, figs = _microbench_json(microbench, "--sysfs-root", root, "--fd", str(fd),
+                                   pass_fds=(fd,))
+    q = figs["ibv_query_dmabuf"]
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert q["failed"] and not q["skipped"] and "median" not in q, q
+    assert q["note"] == f"failed: ibv_query_dmabuf(fd {fd}): fd {fd} is a regular file, " \
+        "not a dma-buf", q
+    assert f"ibv_query_dmabuf: failed: ibv_query_dmabuf(fd {fd})" in r.stderr, r.stderr
+    # the other figures still measured, and not failed
+    assert not figs["endpoint choice (cached)"]["failed"], figs
+    assert figs["device ranking (all devices)"]["median"] > 0, figs
+    r, figs = _microbench_json(microbench, "--sysfs-root", root, "--fd", "999")
+    assert r.returncode == 1 and figs["ibv_query_dmabuf"]["note"] == \
+        "failed: ibv_query_dmabuf(fd 999): fd 999 is not open", (r.stdout, r.stderr)
+
+
+def test_microbench_failed_choice_and_ranking_are_failures(microbench, tmp_path):
+    """A sysfs tree without RDMA devices: the choice on a named device and the ranking fail,
+    each with the library's reason, and the exit status says so."""
+    r, figs = _microbench_json(microbench, "--sysfs-root", str(tmp_path), "-d", "mlx5_0")
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    choice, rank = figs["endpoint choice (cached)"], figs["device ranking (all devices)"]
+    assert choice["failed"] and choice["note"].startswith(
+        "failed: ibv_select_dma_endpoint: no RDMA device mlx5_0 in "), choice
+    assert rank["failed"] and rank["note"].startswith(
+        "failed: ibv_rank_dmabuf_devices: no RDMA devices in "), rank
+    assert not figs["topology discovery (uncached)"]["failed"], figs
+
+
 def test_microbench_prints_figures(microbench, fixtures_dir):
     import subprocess
     r = subprocess.run([microbench, "--json", "--iters", "100", "--sysfs-root",

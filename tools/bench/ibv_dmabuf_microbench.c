@@ -8,12 +8,15 @@
  *   device ranking       ibv_rank_dmabuf_devices() over every device
  *   query                ibv_query_dmabuf() on a real dma-buf (fdinfo path
  *                        on kernels without the describe ioctl, kernel path
- *                        with it), when this machine can make one
+ *                        with it), when this machine can make one, or
+ *                        on the dma-buf open on --fd N
  *
+ * A call that fails makes its figure "failed: <reason>" and the exit status
+ * 1: a figure is printed only for calls that did what they were timed for.
  * Each figure is the median (and p99) of many timed repetitions. Only the
  * public API, through the shared library, as an application sees it.
  * Usage: ibv_dmabuf_microbench [--sysfs-root DIR] [-d|--ib-dev DEV]
- *        [--source SPEC] [--iters N] [--json] [-V|--version]
+ *        [--source SPEC] [--iters N] [--fd N] [--json] [-V|--version]
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -67,7 +70,20 @@ struct figure {
 	double target; /* in unit; 0 = none */
 	const char *note;
 	bool skipped;
+	bool failed;	/* note: the reason */
 };
+
+/* A figure whose call failed: "failed: <what>: <reason>" in its note. */
+static struct figure failed_figure(const char *name, const char *what,
+				   const char *reason)
+{
+	static char notes[4][256];
+	static int k;
+	char *note = notes[k++ % 4];
+
+	snprintf(note, sizeof(notes[0]), "%s: %s", what, reason);
+	return (struct figure){ .name = name, .failed = true, .note = note };
+}
 
 static void print_figures(struct figure *f, int n, bool json, const char *root)
 {
@@ -83,7 +99,8 @@ static void print_figures(struct figure *f, int n, bool json, const char *root)
 			json_obj_begin(&j, NULL);
 			json_str(&j, "name", f[i].name);
 			json_bool(&j, "skipped", f[i].skipped);
-			if (!f[i].skipped) {
+			json_bool(&j, "failed", f[i].failed);
+			if (!f[i].skipped && !f[i].failed) {
 				json_double(&j, "median", f[i].s.median / f[i].scale);
 				json_double(&j, "p99", f[i].s.p99 / f[i].scale);
 				json_str(&j, "unit", f[i].unit);
@@ -91,7 +108,14 @@ static void print_figures(struct figure *f, int n, bool json, const char *root)
 				if (f[i].target)
 					json_double(&j, "target", f[i].target);
 			}
-			json_str(&j, "note", f[i].note ? f[i].note : "");
+			if (f[i].failed) {
+				char note[300];
+
+				snprintf(note, sizeof(note), "failed: %s", f[i].note);
+				json_str(&j, "note", note);
+			} else {
+				json_str(&j, "note", f[i].note ? f[i].note : "");
+			}
 			json_obj_end(&j);
 		}
 		json_arr_end(&j);
@@ -104,9 +128,10 @@ static void print_figures(struct figure *f, int n, bool json, const char *root)
 	for (i = 0; i < n; i++) {
 		char target[32] = "-";
 
-		if (f[i].skipped) {
-			printf("%-34s %12s %12s %10s  skipped: %s\n", f[i].name,
-			       "-", "-", "-", f[i].note);
+		if (f[i].skipped || f[i].failed) {
+			printf("%-34s %12s %12s %10s  %s: %s\n", f[i].name,
+			       "-", "-", "-", f[i].failed ? "failed" : "skipped",
+			       f[i].note);
 			continue;
 		}
 		if (f[i].target)
@@ -129,6 +154,7 @@ int main(int argc, char **argv)
 		TOOL_LONGOPT_VERSION,
 		{ "source", required_argument, NULL, 's' },
 		{ "iters", required_argument, NULL, 'n' },
+		{ "fd", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -139,7 +165,7 @@ int main(int argc, char **argv)
 	struct figure fig[4];
 	double *v;
 	bool json = false;
-	int iters = 2000, nf = 0, i, c_opt, ret;
+	int iters = 2000, nf = 0, i, c_opt, ret, query_fd = -1, failures = 0;
 	long val;
 	char devname[IBV_EXT_NAME_LEN] = "";
 
@@ -163,12 +189,18 @@ int main(int argc, char **argv)
 							optarg);
 			iters = (int)val;
 			break;
+		case 'f':
+			if (tool_parse_long(optarg, 0, 1 << 20, &val))
+				return tool_usage_error("bad --fd '%s' (0 .. %d)",
+							optarg, 1 << 20);
+			query_fd = (int)val;
+			break;
 		case 'j':
 			json = true;
 			break;
 		default:
 			fprintf(stderr,
-				"usage: %s [--sysfs-root DIR] [-d|--ib-dev DEV] [--source SPEC] [--iters N] [--json] [-V]\n",
+				"usage: %s [--sysfs-root DIR] [-d|--ib-dev DEV] [--source SPEC] [--iters N] [--fd N] [--json] [-V]\n",
 				argv[0]);
 			return c_opt == 'h' ? 0 : 2;
 		}
@@ -207,76 +239,117 @@ int main(int argc, char **argv)
 			ibv_ext_last_error());
 		return 1;
 	}
+	ret = 0;
 	if (!device) {
 		size_t n = 64;
 
 		ret = ibv_rank_dmabuf_devices(NULL, 0, &src, NULL, c, &n);
 		if (ret) {
-			fprintf(stderr, "%s: %s\n", argv[0], ibv_ext_last_error());
-			return 1;
+			fig[nf++] = failed_figure("endpoint choice (cached)",
+						  "ibv_rank_dmabuf_devices",
+						  ibv_ext_last_error());
+		} else if (!n) {
+			ret = -1;
+			fig[nf++] = (struct figure){
+				.name = "endpoint choice (cached)",
+				.skipped = true,
+				.note = "no RDMA device in this sysfs tree" };
+		} else {
+			snprintf(devname, sizeof(devname), "%s", c[0].ep.ibdev);
+			device = devname;
 		}
-		snprintf(devname, sizeof(devname), "%s", c[0].ep.ibdev);
-		device = devname;
 	}
-	for (i = 0; i < iters; i++) {
+	for (i = 0; device && i < iters; i++) {
 		double t0 = now_ns();
 
 		ret = ibv_select_dma_endpoint(device, &src, NULL, &c[0]);
 		v[i] = now_ns() - t0;
 		if (ret) {
-			fprintf(stderr, "%s: select: %s\n", argv[0],
-				ibv_ext_last_error());
-			return 1;
+			fig[nf++] = failed_figure("endpoint choice (cached)",
+						  "ibv_select_dma_endpoint",
+						  ibv_ext_last_error());
+			break;
 		}
 	}
-	fig[nf++] = (struct figure){ .name = "endpoint choice (cached)",
-				     .unit = "us", .scale = 1e3,
-				     .s = summarize(v, iters), .target = 5,
-				     .note = device };
+	if (device && !ret)
+		fig[nf++] = (struct figure){ .name = "endpoint choice (cached)",
+					     .unit = "us", .scale = 1e3,
+					     .s = summarize(v, iters), .target = 5,
+					     .note = device };
 
 	for (i = 0; i < iters; i++) {
 		size_t n = 64;
 		double t0 = now_ns();
 
-		ibv_rank_dmabuf_devices(NULL, 0, &src, NULL, c, &n);
+		ret = ibv_rank_dmabuf_devices(NULL, 0, &src, NULL, c, &n);
 		v[i] = now_ns() - t0;
+		if (ret)
+			break;
 	}
-	fig[nf++] = (struct figure){ .name = "device ranking (all devices)",
-				     .unit = "us", .scale = 1e3,
-				     .s = summarize(v, iters) };
+	if (ret)
+		fig[nf++] = failed_figure("device ranking (all devices)",
+					  "ibv_rank_dmabuf_devices",
+					  ibv_ext_last_error());
+	else
+		fig[nf++] = (struct figure){ .name = "device ranking (all devices)",
+					     .unit = "us", .scale = 1e3,
+					     .s = summarize(v, iters) };
 
-	/* 3. Query of a real dma-buf, if one can be made here. */
+	/* 3. Query of a real dma-buf: --fd N, or one made here if this kernel can. */
 	{
 		struct ibv_dmabuf_alloc_attr a = {
 			.type = IBV_DMABUF_ALLOC_UDMABUF, .size = 1 << 20,
 			.numa_node = -1 };
 		struct ibv_dmabuf_info info = { 0 };
-		int fd = ibv_alloc_dmabuf(&a);
+		int fd = query_fd;
 
-		if (fd < 0) {
+		if (fd < 0 && access("/dev/udmabuf", F_OK)) {
 			fig[nf++] = (struct figure){
 				.name = "ibv_query_dmabuf", .skipped = true,
 				.note = "no udmabuf on this kernel (run in the VM lab)" };
+		} else if (fd < 0 && (fd = ibv_alloc_dmabuf(&a)) < 0) {
+			fig[nf++] = failed_figure("ibv_query_dmabuf",
+						  "ibv_alloc_dmabuf udmabuf",
+						  ibv_ext_last_error());
 		} else {
 			static char note[64];
 
 			for (i = 0; i < iters; i++) {
 				double t0 = now_ns();
 
-				ibv_query_dmabuf(fd, &info);
+				ret = ibv_query_dmabuf(fd, &info);
 				v[i] = now_ns() - t0;
+				if (ret)
+					break;
 			}
-			snprintf(note, sizeof(note), "%s path",
-				 info.origin == IBV_DMABUF_ORIGIN_KERNEL ?
-					 "kernel ioctl" : "fdinfo");
-			fig[nf++] = (struct figure){
-				.name = "ibv_query_dmabuf", .unit = "us",
-				.scale = 1e3, .s = summarize(v, iters),
-				.target = 20, .note = note };
-			close(fd);
+			if (ret) {
+				char what[64];
+
+				snprintf(what, sizeof(what), "ibv_query_dmabuf(fd %d)",
+					 fd);
+				fig[nf++] = failed_figure("ibv_query_dmabuf", what,
+							  ibv_ext_last_error());
+			} else {
+				snprintf(note, sizeof(note), "%s path",
+					 info.origin == IBV_DMABUF_ORIGIN_KERNEL ?
+						 "kernel ioctl" : "fdinfo");
+				fig[nf++] = (struct figure){
+					.name = "ibv_query_dmabuf", .unit = "us",
+					.scale = 1e3, .s = summarize(v, iters),
+					.target = 20, .note = note };
+			}
+			if (fd != query_fd)
+				close(fd);
 		}
 	}
 	print_figures(fig, nf, json, root);
 	free(v);
-	return 0;
+	for (i = 0; i < nf; i++) {
+		if (fig[i].failed) {
+			fprintf(stderr, "%s: %s: failed: %s\n", argv[0],
+				fig[i].name, fig[i].note);
+			failures++;
+		}
+	}
+	return failures ? 1 : 0;
 }

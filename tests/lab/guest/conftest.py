@@ -120,6 +120,13 @@ def pytest_collection_modifyitems(config, items):
     if not labguest.in_lab():
         for item in mine:
             item.add_marker(pytest.mark.skip(reason=NOT_IN_LAB))
+        return
+    # The suite tests the built library and tools: without the build tree every such module
+    # would skip and pytest pass. One error for the whole run instead.
+    problem = labguest.build_problem() if mine else None
+    if problem:
+        pytest.exit(f"lab suite: {problem}; DMP_BUILD in the guest: "
+                    f"{os.environ.get('DMP_BUILD') or '(unset)'}", returncode=1)
 
 
 def pytest_configure(config):

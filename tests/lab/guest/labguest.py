@@ -399,19 +399,48 @@ def record_bad_input(api, given, expected, observed, reason=""):
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
+# The build tree the lab tests run: the host's $DMP_BUILD (labrun carries it into the guest),
+# else <repo>/build. A missing build is a failure of the run (conftest), never a skip.
+BUILD = os.environ.get("DMP_BUILD") or os.path.join(REPO, "build")
+BUILD_HINT = "cmake -S . -B build && cmake --build build, or DMP_BUILD=<build dir> on the host"
+BUILD_LIBRARY = "libibverbs-ext/libibverbs-ext.so.1"
+
+
+def build_problem():
+    """Why BUILD cannot be the build tree the lab suite runs (a string), or None."""
+    lib = os.path.join(BUILD, BUILD_LIBRARY)
+    if not os.path.isdir(BUILD):
+        return f"no build tree at {BUILD} ({BUILD_HINT})"
+    if not os.path.exists(lib):
+        return f"the build tree {BUILD} has no {BUILD_LIBRARY} ({BUILD_HINT})"
+    return None
+
+
+def built(*paths):
+    """The build tree's file at each path (relative to BUILD), the calling test failed
+    (not skipped) when one is missing: a partial build hides no test."""
+    import pytest
+    full = [os.path.join(BUILD, p) for p in paths]
+    for f in full:
+        if not os.access(f, os.X_OK):
+            pytest.fail(f"{f} not built ({BUILD_HINT})", pytrace=False)
+    return full[0] if len(full) == 1 else full
 
 
 def ibverbs_ext():
-    """The Python module of this checkout (python/, on the build tree's library), or the
-    calling test module skipped with the reason."""
+    """The Python module of this checkout (python/, on the build tree's library); a module
+    that cannot be loaded fails the calling test module (conftest has checked the build)."""
     import sys
     import pytest
     sys.path.insert(0, os.path.join(REPO, "python"))
     try:
         import ibverbs_ext as ix
     except ImportError as e:
-        pytest.skip(f"ibverbs_ext cannot be loaded (build the library: cmake -S . -B build "
-                    f"&& cmake --build build): {e}", allow_module_level=True)
+        if not in_lab():  # conftest skips every test here outside the lab
+            pytest.skip(f"not in the VM lab, and ibverbs_ext cannot be loaded: {e}",
+                        allow_module_level=True)
+        pytest.fail(f"ibverbs_ext cannot be loaded from {os.path.join(REPO, 'python')} "
+                    f"on {BUILD}: {e}", pytrace=False)
     return ix
 
 

@@ -27,7 +27,7 @@ import pytest
 import labguest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BUILD = os.environ.get("DMP_BUILD", os.path.join(REPO, "build"))
+BUILD = labguest.BUILD
 BW = os.path.join(BUILD, "tools/bw/ibv_dmabuf_bw")
 PT = "/usr/bin/ib_write_bw"
 sys.path.insert(0, os.path.join(REPO, "tools/bw"))
@@ -38,8 +38,7 @@ TITLE = " #bytes     #iterations    BW peak[{u}]    BW average[{u}]   MsgRate[Mp
 
 @pytest.fixture(scope="module", autouse=True)
 def tools():
-    if not os.access(BW, os.X_OK):
-        pytest.skip(f"{BW} not built (cmake -S . -B build && cmake --build build)")
+    labguest.built(BW)
     if not os.access(PT, os.X_OK):
         pytest.skip("perftest is not installed (ib_write_bw)")
 

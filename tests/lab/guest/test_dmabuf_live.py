@@ -137,7 +137,7 @@ def test_hostile_dmabuf_name_does_not_change_the_exporter(lab):
         assert info.exporter == "udmabuf", info
         assert info.source == ix.Source.SYSTEM, info
         # The CLI, as another process holding the fd.
-        cli = os.path.join(os.environ.get("DMP_BUILD", os.path.join(REPO, "build")),
+        cli = os.path.join(labguest.BUILD,
                            "tools/ibv_dmabuf/ibv_dmabuf")
         r = subprocess.run([cli, "--json", "--fd", str(fd), "info"], pass_fds=(fd,),
                            capture_output=True, text=True, timeout=120)

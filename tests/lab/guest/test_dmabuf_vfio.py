@@ -30,7 +30,7 @@ import labguest
 
 ix = labguest.ibverbs_ext()
 REPO = labguest.REPO
-BUILD = os.environ.get("DMP_BUILD", os.path.join(REPO, "build"))
+BUILD = labguest.BUILD
 CLI = os.path.join(BUILD, "tools/ibv_dmabuf/ibv_dmabuf")
 XFER = os.path.join(BUILD, "tools/xfer/ibv_dmabuf_xfer")
 
@@ -235,9 +235,7 @@ def test_closing_the_device_file_revokes(vfio):
 
 # ------------------------------------------------------------------ the tools
 def _tool(path):
-    if not os.access(path, os.X_OK):
-        pytest.skip(f"{path} not built (cmake -S . -B build && cmake --build build)")
-    return path
+    return labguest.built(path)
 
 
 def test_cli_creates_and_describes_a_bar_buffer(vfio, lab):

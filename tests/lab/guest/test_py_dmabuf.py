@@ -78,7 +78,7 @@ def pattern(n, seed):
 
 # ----------------------------------------------------------------------------- topology
 def test_module_uses_the_build_tree_library():
-    build = os.environ.get("DMP_BUILD", os.path.join(REPO, "build"))
+    build = labguest.BUILD
     assert ix.library_path == os.path.join(build, "libibverbs-ext", "libibverbs-ext.so.1")
     assert {"rxe0", "rxe1"} <= set(ix.device_names())
 

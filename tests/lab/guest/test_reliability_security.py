@@ -43,7 +43,7 @@ PAGE = mmap.PAGESIZE
 NOBODY = 65534
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
-BUILD = os.environ.get("DMP_BUILD") or os.path.join(REPO, "build")
+BUILD = labguest.BUILD
 sys.path.insert(0, os.path.join(REPO, "python"))
 
 # Runs as nobody. argv[1]: JSON {"describe": [fd...], "query": [fd...], "open": [path...],
