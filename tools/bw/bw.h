@@ -234,6 +234,7 @@ struct traffic {
 	uint64_t recv_total;	/* the peer's sends; UINT64_MAX: not known yet */
 	uint16_t early;		/* the peer message that may come first (DONE) */
 	bool stopped;		/* -D: the time is up, no new messages */
+	long test_delay_us;	/* IBV_DMABUF_BW_TEST_DELAY_US (tests only) */
 };
 void bw_traffic_init(struct state *s, struct traffic *t, uint64_t size);
 int bw_prepost(struct state *s, struct traffic *t, struct bw_err *e);

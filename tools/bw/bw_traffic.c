@@ -18,11 +18,16 @@
  * (an eighth of the peak window: the completion timeline keeps enough
  * resolution), at the last completion, and every IDLE_CLOCK_EVERY polls
  * for timeouts, -D, heartbeats and the peer's messages.
+ *
+ * IBV_DMABUF_BW_TEST_DELAY_US=N (tests only) sleeps N microseconds before
+ * every message this side posts: an artificial slowdown, so that the lab
+ * can show the bandwidth gate against ib_write_bw failing.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <infiniband/verbs.h>
 
 #include "bw.h"
@@ -45,6 +50,27 @@ static const char *wc_hint(enum ibv_wc_status st)
 	}
 }
 
+/* IBV_DMABUF_BW_TEST_DELAY_US, said once on stderr when set. */
+static long test_delay_us(void)
+{
+	static bool told;
+	const char *v = getenv("IBV_DMABUF_BW_TEST_DELAY_US");
+	long us;
+
+	if (!v || !*v)
+		return 0;
+	us = strtol(v, NULL, 10);
+	if (us <= 0 || us > 1000000)
+		return 0;
+	if (!told) {
+		fprintf(stderr,
+			"ibv_dmabuf_bw: IBV_DMABUF_BW_TEST_DELAY_US=%ld: every post delayed by %ld us (a test-only slowdown)\n",
+			us, us);
+		told = true;
+	}
+	return us;
+}
+
 void bw_traffic_init(struct state *s, struct traffic *t, uint64_t size)
 {
 	const struct params *p = &s->o->p;
@@ -62,6 +88,7 @@ void bw_traffic_init(struct state *s, struct traffic *t, uint64_t size)
 	t->early = !s->o->host || p->bidir ? M_DONE : 0;
 	s->total.nposted = s->total.nev = 0;
 	s->polls = s->empty_polls = 0;
+	t->test_delay_us = test_delay_us();
 	memset(&s->win, 0, sizeof(s->win));
 	for (i = 0; i < s->npaths; i++) {
 		struct path *P = &s->paths[i];
@@ -91,6 +118,13 @@ static int post_send(struct state *s, struct path *P, int qi,
 	};
 	struct ibv_send_wr wr = { 0 }, *bad;
 	bool sig = (k + 1) % s->o->cq_mod == 0 || k + 1 == Q->limit;
+
+	if (t->test_delay_us) {
+		struct timespec d = { .tv_sec = t->test_delay_us / 1000000,
+				      .tv_nsec = t->test_delay_us % 1000000 * 1000 };
+
+		nanosleep(&d, NULL);
+	}
 
 	wr.sg_list = &sge;
 	wr.num_sge = 1;

@@ -4,8 +4,9 @@
 Both kernels: WRITE/READ/SEND loopback on rxe0 with the data checked; a size sweep; two QPs;
 two paths at once (rxe0 + rxe1, each in loopback: traffic between the two devices of one guest
 does not work) with the endpoint of each path and why; a peer killed mid-run on either side
-ends the other with one line; parameter mismatch with real devices; the bandwidth against
-perftest's ib_write_bw in the same boot; ibv_dmabuf_regbench's rows.
+ends the other with one line; parameter mismatch with real devices; the bandwidth gate against
+perftest's ib_write_bw in the same boot (and the gate failing under a test-only slowdown);
+ibv_dmabuf_regbench's rows.
 Stock 6.12: every dma-buf backend (udmabuf, system heap, DRM/vgem) stops at registration with
 the library's reason (rxe has no dma-buf MRs there).
 Patched: udmabuf and system-heap buffers carry WRITE/READ/SEND with --check, through the
@@ -29,7 +30,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 BUILD = labguest.BUILD
 BW = os.path.join(BUILD, "tools/bw/ibv_dmabuf_bw")
 REGBENCH = os.path.join(BUILD, "tools/bw/ibv_dmabuf_regbench")
-COMPARE = os.path.join(REPO, "tools/bw/bw_compare.py")
+FIGRUNS = os.path.join(REPO, "tools/bench/figruns.py")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -356,21 +357,37 @@ def test_patched_drm_outcome_reported(lab, tcp_port, drm_device):
 # ------------------------------------------------------------------ figures
 
 
-def test_bandwidth_against_ib_write_bw(lab):
-    """Same boot, same settings, alternating runs: ibv_dmabuf_bw vs ib_write_bw (medians).
+def gate(lab, env=None):
+    """tools/bench/figruns.py gate: 5+5 interleaved runs at 64 KiB in this boot."""
+    return labguest.run(["/usr/bin/python3", FIGRUNS, "gate", "--dev", lab.nics[0].rxe],
+                        env=dict({"DMP_BUILD": BUILD}, **(env or {})), timeout=900,
+                        check=False)
 
-    Both tools must run and measure; the ratio is printed, not asserted. The target (>= 0.95x)
-    is a benchmark figure: docs/benchmarks.md records many runs (tools/bw/lab-figures). One TCG
-    run on a shared 2-core host varies by tens of percent, so a timed assertion here would
-    test the host's load, not the tool.
+
+def test_bandwidth_against_ib_write_bw(lab):
+    """The regression gate: ibv_dmabuf_bw >= 0.8x ib_write_bw at 64 KiB, the ratio of the
+    medians of 5+5 runs interleaved in this boot (same settings, rxe0 loopback).
+
+    0.8 and not the 0.95 goal: one TCG run on a shared 2-core host moves by tens of percent,
+    and this gate is there to catch a regression; the goal's verdicts (with their intervals)
+    are docs/benchmarks.md's, from tools/bench/reproduce.
     """
-    r = labguest.run(["/usr/bin/python3", COMPARE, "--dev", lab.nics[0].rxe, "--sizes", "64K",
-                      "--iters", "1000", "--repeat", "3", "--json", "--port", "19400"],
-                     env={"DMP_BUILD": BUILD}, timeout=600)
-    (row,) = json.loads(r.stdout)["rows"]
-    print(f"ib_write_bw {row['perftest_avg']} vs ibv_dmabuf_bw {row['bw_avg']} MiB/s: "
-          f"ratio {row['ratio']:.3f}")
-    assert row["ratio"] is not None and row["ratio"] > 0, row
+    r = gate(lab)
+    print(r.stdout, r.stderr[-4000:])
+    assert r.returncode == 0, f"{r.stdout}\n{r.stderr[-4000:]}"
+    assert r.stdout.strip().splitlines()[-1].endswith(": passed"), r.stdout
+
+
+def test_bandwidth_gate_fails_when_slowed(lab):
+    """The gate can fail: with IBV_DMABUF_BW_TEST_DELAY_US (a test-only 5 ms sleep before each
+    post, so at most 64 KiB / 5 ms = 12.5 MiB/s) it measures every run and fails (status 1,
+    not 2: the runs completed, the ratio is what fails)."""
+    r = gate(lab, {"IBV_DMABUF_BW_TEST_DELAY_US": "5000"})
+    print(r.stdout, r.stderr[-4000:])
+    line = r.stdout.strip().splitlines()[-1]
+    assert r.returncode == 1, f"{r.stdout}\n{r.stderr[-4000:]}"
+    assert ": FAILED [IBV_DMABUF_BW_TEST_DELAY_US=5000: test-only slowdown]" in line, line
+    assert "ratio of medians 0." in line, line
 
 
 def test_regbench_rows(lab):

@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * ibv_dmabuf_regpair: ibv_reg_dmabuf_mr_ex() against plain
+ * ibv_reg_dmabuf_mr(), timed per call and interleaved, on the same buffer
+ * registered again and again; every sample printed (JSON) for
+ * tools/bench/reproduce, which computes the figures from them.
+ *
+ * For each size one buffer is made; then, per repetition, each method
+ * registers it once (timed) and deregisters it (timed apart), the order of
+ * the methods rotating from one repetition to the next (plain, _ex; _ex,
+ * plain; ... with --with-query the query step joins the rotation), so that
+ * drift of the machine falls on both alike. Nothing is subtracted: each
+ * sample is one whole public call.
+ *
+ * --ex says what the _ex calls ask:
+ *   auto      the automatic choice, the choice asked back (as applications
+ *             do): on a device with one usable endpoint the library does
+ *             not describe the buffer; with several it must
+ *   source    the same, and the source description asked back too: the
+ *             kernel describes the buffer in every call
+ *   default   IBV_DMA_PATH_DEFAULT
+ *
+ * Plain ibv_reg_dmabuf_mr() needs a provider with a dma-buf op: rxe has one
+ * only with rdma-core-patches (run with that build's libibverbs); without
+ * it the tool stops with the reason, and no figure is made.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <infiniband/verbs.h>
+#include <infiniband/verbs_ext.h>
+
+#include "bw_mem.h"
+#include "bw_rdma.h"
+#include "json.h"
+#include "opts.h"
+
+static const char *const prog = "ibv_dmabuf_regpair";
+
+#define ACCESS                                                                \
+	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |                   \
+	 IBV_ACCESS_REMOTE_READ)
+#define MAX_SIZES 16
+
+enum method { M_PLAIN, M_EX, M_QUERY, M_COUNT };
+
+static const char *const method_key[M_COUNT] = {
+	"ibv_reg_dmabuf_mr", "ibv_reg_dmabuf_mr_ex", "ibv_query_dmabuf",
+};
+
+struct opts {
+	const char *dev;
+	int port;
+	struct bw_mem_spec mem;
+	const char *mem_text;
+	uint64_t sizes[MAX_SIZES];
+	long reps[MAX_SIZES];
+	int nsizes;
+	long warmup;
+	double budget;
+	const char *ex;
+	bool with_query;
+};
+
+struct samples {
+	double *reg, *dereg;
+};
+
+struct bench {
+	const struct opts *o;
+	struct bw_dev dev;
+	struct ibv_pd *pd;
+	struct ibv_dma_choice choice;
+	struct ibv_dmabuf_info source;
+	bool have_choice, have_source;
+	struct samples s[M_COUNT];
+	long n;
+	char error[BW_WHY_LEN];
+	char mem_desc[160];
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s -d DEV [options]\n"
+		"  -d, --ib-dev DEV      RDMA device; --device is the same\n"
+		"  -i, --ib-port N       port (1)\n"
+		"      --mem SPEC        dma-buf: udmabuf[:node=N], heap[:node=N] (udmabuf)\n"
+		"      --sizes LIST      SIZE[=REPS],... K/M/G suffixes (4K,2M,64M,1G)\n"
+		"  -n, --reps N          repetitions of a size without =REPS (100)\n"
+		"      --budget S        seconds per size before stopping early, after\n"
+		"                        5 repetitions at least (60)\n"
+		"      --warmup N        untimed repetitions first (2)\n"
+		"      --ex WHAT         what _ex asks: auto, source, default (auto)\n"
+		"      --with-query      ibv_query_dmabuf in the rotation too\n"
+		"  -V, --version\n"
+		"  -h, --help\n"
+		"Prints JSON: every sample, in microseconds.\n",
+		prog);
+}
+
+static int parse_sizes(const char *text, struct opts *o, long reps)
+{
+	char buf[512], *save = NULL, *tok, *eq;
+
+	snprintf(buf, sizeof(buf), "%s", text);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		uint64_t sz;
+		long r = reps;
+
+		if (o->nsizes == MAX_SIZES)
+			return tool_usage_error("more than %d sizes in '%s'",
+						MAX_SIZES, text);
+		eq = strchr(tok, '=');
+		if (eq) {
+			*eq = 0;
+			if (tool_parse_long(eq + 1, 1, 1000000, &r))
+				return tool_usage_error("bad repetitions '%s'",
+							eq + 1);
+		}
+		if (tool_parse_size(tok, &sz) || !sz || sz % 4096 ||
+		    sz > (64ULL << 30))
+			return tool_usage_error("bad size '%s' (multiples of 4 KiB, up to 64 GiB)",
+						tok);
+		o->sizes[o->nsizes] = sz;
+		o->reps[o->nsizes++] = r;
+	}
+	if (!o->nsizes)
+		return tool_usage_error("no sizes in '%s'", text);
+	return 0;
+}
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		TOOL_LONGOPTS_IB_DEV,
+		TOOL_LONGOPT_VERSION,
+		{ "ib-port", required_argument, NULL, 'i' },
+		{ "mem", required_argument, NULL, 'm' },
+		{ "sizes", required_argument, NULL, 'S' },
+		{ "reps", required_argument, NULL, 'n' },
+		{ "budget", required_argument, NULL, 'B' },
+		{ "warmup", required_argument, NULL, 'W' },
+		{ "ex", required_argument, NULL, 'x' },
+		{ "with-query", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sizes = "4K,2M,64M,1G";
+	struct bw_err e;
+	long v, reps = 100;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->port = 1;
+	o->warmup = 2;
+	o->budget = 60;
+	o->ex = "auto";
+	o->mem_text = "udmabuf";
+	opterr = 0;
+	tool_set_prog(prog);
+	while ((c = getopt_long(argc, argv, ":d:i:n:Vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			o->dev = optarg;
+			break;
+		case 'i':
+			if (tool_parse_long(optarg, 1, 255, &v))
+				return tool_usage_error("bad --ib-port '%s'", optarg);
+			o->port = (int)v;
+			break;
+		case 'm':
+			o->mem_text = optarg;
+			break;
+		case 'S':
+			sizes = optarg;
+			break;
+		case 'n':
+			if (tool_parse_long(optarg, 1, 1000000, &reps))
+				return tool_usage_error("bad --reps '%s'", optarg);
+			break;
+		case 'B':
+			if (tool_parse_long(optarg, 1, 86400, &v))
+				return tool_usage_error("bad --budget '%s' (seconds)", optarg);
+			o->budget = (double)v;
+			break;
+		case 'W':
+			if (tool_parse_long(optarg, 0, 1000, &o->warmup))
+				return tool_usage_error("bad --warmup '%s'", optarg);
+			break;
+		case 'x':
+			if (strcmp(optarg, "auto") && strcmp(optarg, "source") &&
+			    strcmp(optarg, "default"))
+				return tool_usage_error("bad --ex '%s' (auto, source or default)",
+							optarg);
+			o->ex = optarg;
+			break;
+		case 'q':
+			o->with_query = true;
+			break;
+		case 'V':
+			tool_print_version();
+			return -1;
+		case 'h':
+			usage(stdout);
+			return -1;
+		default:
+			return tool_getopt_error(c, argv);
+		}
+	}
+	if (optind < argc)
+		return tool_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o->dev)
+		return tool_usage_error("which device? (-d DEV)");
+	if (bw_mem_parse(o->mem_text, &o->mem, &e)) {
+		fprintf(stderr, "%s: %s (see --help)\n", prog, e.msg);
+		return TOOL_EXIT_USAGE;
+	}
+	if (!o->mem.ops->dmabuf)
+		return tool_usage_error("--mem %s is not a dma-buf", o->mem_text);
+	return parse_sizes(sizes, o, reps);
+}
+
+/* One timed call of method k on m; 0, or an errno with b->error set. */
+static int call(struct bench *b, struct bw_mem *m, enum method k, double *reg,
+		double *dereg)
+{
+	struct ibv_reg_dmabuf_mr_ex_attr a = { 0 };
+	struct ibv_dma_path_hints hints = { 0 };
+	struct ibv_dmabuf_info info;
+	struct ibv_dma_choice choice;
+	struct ibv_mr *mr;
+	double t0, t1;
+	int err;
+
+	if (k == M_QUERY) {
+		memset(&info, 0, sizeof(info));
+		t0 = bw_now();
+		err = ibv_query_dmabuf(m->fd, &info);
+		t1 = bw_now();
+		if (err) {
+			snprintf(b->error, sizeof(b->error), "ibv_query_dmabuf: %s",
+				 ibv_ext_last_error());
+			return err;
+		}
+		*reg = (t1 - t0) * 1e6;
+		*dereg = 0;
+		return 0;
+	}
+	if (k == M_EX) {
+		hints.numa_node = -1;
+		hints.policy = strcmp(b->o->ex, "default") ?
+				       IBV_DMA_PATH_AUTO : IBV_DMA_PATH_DEFAULT;
+		a.comp_mask = IBV_REG_DMABUF_MR_EX_HINTS |
+			      IBV_REG_DMABUF_MR_EX_CHOICE;
+		if (!strcmp(b->o->ex, "source"))
+			a.comp_mask |= IBV_REG_DMABUF_MR_EX_SOURCE;
+		a.fd = m->fd;
+		a.length = m->size;
+		a.iova = m->iova;
+		a.access = ACCESS;
+		a.hints = &hints;
+		a.choice = &choice;
+		a.source = &info;
+	}
+	t0 = bw_now();
+	if (k == M_PLAIN)
+		mr = ibv_reg_dmabuf_mr(b->pd, 0, m->size, m->iova, m->fd, ACCESS);
+	else
+		mr = ibv_reg_dmabuf_mr_ex(b->pd, &a);
+	t1 = bw_now();
+	if (!mr) {
+		err = errno;
+		if (k == M_PLAIN && err == EOPNOTSUPP)
+			snprintf(b->error, sizeof(b->error),
+				 "ibv_reg_dmabuf_mr: EOPNOTSUPP: this libibverbs' %s provider has no dma-buf op (rxe has one with rdma-core-patches: run with that build's LD_LIBRARY_PATH)",
+				 b->dev.name);
+		else
+			snprintf(b->error, sizeof(b->error), "%s: %s",
+				 method_key[k],
+				 k == M_PLAIN ? strerror(err) : ibv_ext_last_error());
+		return err ? err : EIO;
+	}
+	*reg = (t1 - t0) * 1e6;
+	if (k == M_EX) {
+		b->choice = choice;
+		b->have_choice = true;
+		if (a.comp_mask & IBV_REG_DMABUF_MR_EX_SOURCE) {
+			b->source = info;
+			b->have_source = true;
+		}
+	}
+	t0 = bw_now();
+	err = ibv_dereg_mr(mr);
+	t1 = bw_now();
+	if (err) {
+		snprintf(b->error, sizeof(b->error), "ibv_dereg_mr after %s: %s",
+			 method_key[k], strerror(err));
+		return err;
+	}
+	*dereg = (t1 - t0) * 1e6;
+	return 0;
+}
+
+/* Repetition i's order: the methods rotated by i. */
+static enum method nth(const struct bench *b, long i, int j)
+{
+	int nm = b->o->with_query ? 3 : 2;
+
+	return (enum method)((i + j) % nm);
+}
+
+static int bench_size(struct bench *b, int si, struct bw_mem *m)
+{
+	int nm = b->o->with_query ? 3 : 2, j, err;
+	double reg, dereg, start;
+	long i;
+
+	for (i = 0; i < b->o->warmup; i++)
+		for (j = 0; j < nm; j++) {
+			err = call(b, m, nth(b, i, j), &reg, &dereg);
+			if (err)
+				return err;
+		}
+	start = bw_now();
+	for (b->n = 0; b->n < b->o->reps[si]; b->n++) {
+		if (b->n >= 5 && bw_now() - start > b->o->budget)
+			break;
+		for (j = 0; j < nm; j++) {
+			enum method k = nth(b, b->n, j);
+
+			err = call(b, m, k, &reg, &dereg);
+			if (err)
+				return err;
+			b->s[k].reg[b->n] = reg;
+			b->s[k].dereg[b->n] = dereg;
+		}
+	}
+	return 0;
+}
+
+static void json_samples(struct json *j, const char *key, const double *v,
+			 long n)
+{
+	long i;
+
+	json_arr_begin(j, key);
+	for (i = 0; i < n; i++)
+		json_double(j, NULL, v[i]);
+	json_arr_end(j);
+}
+
+static void json_size(struct bench *b, struct json *j, int si, int err)
+{
+	int k, nm = b->o->with_query ? 3 : 2;
+
+	json_obj_begin(j, NULL);
+	json_uint(j, "bytes", b->o->sizes[si]);
+	json_bool(j, "ok", !err);
+	if (err) {
+		json_str(j, "error", b->error);
+		json_obj_end(j);
+		return;
+	}
+	json_int(j, "reps", b->n);
+	json_int(j, "reps_asked", b->o->reps[si]);
+	json_str(j, "order", b->o->with_query ? "rotating: plain _ex query, _ex query plain, ..." :
+						"alternating: plain _ex, _ex plain, ...");
+	json_obj_begin(j, "methods");
+	for (k = 0; k < nm; k++) {
+		json_obj_begin(j, method_key[k]);
+		json_samples(j, k == M_QUERY ? "call_us" : "reg_us", b->s[k].reg, b->n);
+		if (k != M_QUERY)
+			json_samples(j, "dereg_us", b->s[k].dereg, b->n);
+		json_obj_end(j);
+	}
+	json_obj_end(j);
+	json_obj_end(j);
+}
+
+int main(int argc, char **argv)
+{
+	static struct bench b;
+	struct opts o;
+	struct bw_err e;
+	struct json j;
+	long most = 0;
+	int ret, si, k, failed = 0;
+
+	ret = parse(argc, argv, &o);
+	if (ret)
+		return ret < 0 ? 0 : ret;
+	b.o = &o;
+	if (o.mem.ops->probe(&o.mem, &e)) {
+		fprintf(stderr, "%s: memory backend %s: not available here: %s\n",
+			prog, o.mem.ops->name, e.msg);
+		return 1;
+	}
+	if (bw_dev_open(o.dev, o.port, -1, &b.dev, &e)) {
+		fprintf(stderr, "%s: %s\n", prog, e.msg);
+		return 1;
+	}
+	for (si = 0; si < o.nsizes; si++)
+		if (o.reps[si] > most)
+			most = o.reps[si];
+	b.pd = ibv_alloc_pd(b.dev.ctx);
+	for (k = 0; k < M_COUNT; k++) {
+		b.s[k].reg = calloc((size_t)most, sizeof(double));
+		b.s[k].dereg = calloc((size_t)most, sizeof(double));
+		if (!b.s[k].reg || !b.s[k].dereg)
+			b.pd = NULL;
+	}
+	if (!b.pd) {
+		fprintf(stderr, "%s: %s: PD or memory: %s\n", prog, b.dev.name,
+			strerror(errno));
+		return 1;
+	}
+	/* Topology discovered and cached before anything is timed. */
+	{
+		size_t n = 0;
+
+		ibv_query_dma_endpoints(b.dev.name, NULL, &n);
+	}
+	json_init(&j, stdout);
+	json_obj_begin(&j, NULL);
+	json_str(&j, "tool", prog);
+	json_str(&j, "device", b.dev.name);
+	json_str(&j, "memory", o.mem_text);
+	json_str(&j, "ex", o.ex);
+	json_int(&j, "warmup", o.warmup);
+	json_arr_begin(&j, "sizes");
+	for (si = 0; si < o.nsizes; si++) {
+		struct bw_mem m;
+		int err;
+
+		fprintf(stderr, "%s: %s, %llu bytes...\n", prog, b.dev.name,
+			(unsigned long long)o.sizes[si]);
+		b.n = 0;
+		if (bw_mem_alloc(&o.mem, o.sizes[si], &m, &e)) {
+			snprintf(b.error, sizeof(b.error), "no buffer: %s: %s",
+				 o.mem_text, e.msg);
+			err = ENOMEM;
+		} else {
+			snprintf(b.mem_desc, sizeof(b.mem_desc), "%s", m.desc);
+			err = bench_size(&b, si, &m);
+			bw_mem_free(&m);
+		}
+		if (err) {
+			fprintf(stderr, "%s: %llu bytes: %s\n", prog,
+				(unsigned long long)o.sizes[si], b.error);
+			failed = 1;
+		}
+		json_size(&b, &j, si, err);
+	}
+	json_arr_end(&j);
+	json_str(&j, "memory_desc", b.mem_desc);
+	if (b.have_choice) {
+		json_uint(&j, "endpoint", b.choice.ep.index);
+		json_str(&j, "endpoint_pci", b.choice.ep.pci_addr);
+		json_str(&j, "reason", b.choice.reason);
+	}
+	if (b.have_source) {
+		json_str(&j, "source", ibv_dmabuf_source_str(b.source.source));
+		json_str(&j, "origin", ibv_dmabuf_origin_str(b.source.origin));
+		json_int(&j, "source_node", b.source.numa_node);
+	}
+	json_obj_end(&j);
+	ibv_dealloc_pd(b.pd);
+	bw_dev_close(&b.dev);
+	for (k = 0; k < M_COUNT; k++) {
+		free(b.s[k].reg);
+		free(b.s[k].dereg);
+	}
+	return failed;
+}
