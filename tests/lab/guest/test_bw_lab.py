@@ -244,8 +244,8 @@ def drm_device():
         if modroot:
             labguest.run(["modprobe", "-d", modroot, "vgem"], check=False, timeout=60)
     if not (os.path.isdir("/dev/dri") and os.listdir("/dev/dri")):
-        pytest.skip("no DRM device in this guest (vgem is a module of the stock kernel; the "
-                    "patched lab kernel is built without DRM)")
+        pytest.skip("no DRM device in this guest (vgem: a module of the stock kernels, built "
+                    "into the patched lab kernel)")
     return sorted(os.listdir("/dev/dri"))
 
 
