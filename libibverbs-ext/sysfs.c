@@ -91,16 +91,27 @@ int vext_read_str(const char *root, char *buf, size_t len, const char *fmt,
 	return ret;
 }
 
-static int parse_long(const char *s, int base, long *val)
+/*
+ * root/<rel> as a long in base 10 or 16 (strtol's rules: leading blanks, a
+ * sign, 0x with base 16), the whole text: 0; -ENODATA when it is empty,
+ * -EINVAL when it is not such a number, is beyond a long or below min; or
+ * read_strv()'s error. *val is set only on success.
+ */
+static int read_longv(const char *root, int base, long min, long *val,
+		      const char *fmt, va_list ap)
 {
-	char *end;
+	char buf[64], *end;
 	long v;
+	int ret;
 
-	if (!*s)
+	ret = read_strv(root, buf, sizeof(buf), fmt, ap);
+	if (ret < 0)
+		return ret;
+	if (!*buf)
 		return -ENODATA;
 	errno = 0;
-	v = strtol(s, &end, base);
-	if (errno || end == s || *end)
+	v = strtol(buf, &end, base);
+	if (errno || end == buf || *end || v < min)
 		return -EINVAL;
 	*val = v;
 	return 0;
@@ -108,37 +119,27 @@ static int parse_long(const char *s, int base, long *val)
 
 int vext_read_int(const char *root, long *val, const char *fmt, ...)
 {
-	char buf[64];
 	va_list ap;
 	int ret;
 
 	va_start(ap, fmt);
-	ret = read_strv(root, buf, sizeof(buf), fmt, ap);
+	ret = read_longv(root, 10, LONG_MIN, val, fmt, ap);
 	va_end(ap);
-	if (ret < 0)
-		return ret;
-	return parse_long(buf, 10, val);
+	return ret;
 }
 
 int vext_read_hex(const char *root, unsigned long *val, const char *fmt, ...)
 {
-	char buf[64];
 	va_list ap;
 	long v;
 	int ret;
 
 	va_start(ap, fmt);
-	ret = read_strv(root, buf, sizeof(buf), fmt, ap);
+	ret = read_longv(root, 16, 0, &v, fmt, ap);
 	va_end(ap);
-	if (ret < 0)
-		return ret;
-	ret = parse_long(buf, 16, &v);
-	if (ret)
-		return ret;
-	if (v < 0)
-		return -EINVAL;
-	*val = (unsigned long)v;
-	return 0;
+	if (!ret)
+		*val = (unsigned long)v;
+	return ret;
 }
 
 char *vext_resolve(const struct vext_topo *t, int *err, const char *fmt, ...)

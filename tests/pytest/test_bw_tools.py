@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
-"""ibv_dmabuf_bw and ibv_dmabuf_regbench on the host, without RDMA.
+"""ibv_dmabuf_bw and ibv_dmabuf_regbench (and the options ibv_dmabuf_regpair shares with them)
+on the host, without RDMA.
 
 A server opens its devices before it listens: here, without RDMA, it must fail at once and say
 why. A client connects and compares parameters *before* it opens a device, so the client's side
@@ -110,6 +111,37 @@ def test_bw_usage_errors(bw, args, frag):
 ])
 def test_regbench_usage_errors(regbench, args, frag):
     one_line(run([regbench] + args), frag, rc=2)
+
+
+@pytest.mark.parametrize("rel", ["bw/ibv_dmabuf_bw", "bw/ibv_dmabuf_regbench",
+                                 "bench/ibv_dmabuf_regpair"])
+def test_shared_option_tail(build_dir, rel):
+    """What the three answer through one copy (tools/common/opts.c): -V, -h, getopt's
+    errors, -i/--ib-port and a word too many."""
+    tool = os.path.join(build_dir, "tools", rel)
+    if not os.access(tool, os.X_OK):
+        pytest.skip(f"{tool} is not built")
+    name = os.path.basename(rel)
+    with open(os.path.join(REPO, "VERSION")) as f:
+        version = f.read().strip()
+    for args in (["-V"], ["--version"]):
+        r = run([tool] + args)
+        assert (r.returncode, r.stdout, r.stderr) == (
+            0, f"{name} (dmabuf-multipath) {version}\n", ""), r
+    for args in (["-h"], ["--help"]):
+        r = run([tool] + args)
+        assert r.returncode == 0 and r.stdout.startswith("Usage:") and not r.stderr, r
+    for args, what in ((["--bogus"], "unknown option '--bogus'"),
+                       (["-Z"], "unknown option '-Z'"),
+                       (["-i"], "option '-i' needs a value"),
+                       (["--ib-port"], "option '--ib-port' needs a value"),
+                       (["-i", "0"], "bad --ib-port '0'"),
+                       (["--ib-port", "256"], "bad --ib-port '256'"),
+                       (["-d", "x", "-i", "1", "127.0.0.1", "extra"],
+                        "unexpected argument '"
+                        + ("extra'" if name == "ibv_dmabuf_bw" else "127.0.0.1'"))):
+        line = one_line(run([tool] + args), what, rc=2)
+        assert line == f"{name}: {what} (see --help)", line
 
 
 @pytest.mark.parametrize("args,frag", [

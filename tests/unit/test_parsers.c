@@ -4,7 +4,9 @@
  * ctest: in the C locale and, through run-in-locale, under de_DE.UTF-8 (a
  * decimal comma): sysfs formats do not change with the caller's locale.
  */
+#include <fcntl.h>
 #include <locale.h>
+#include <unistd.h>
 
 #include "ext_internal.h"
 #include "kernel-abi/dma_buf_describe.h"
@@ -249,6 +251,87 @@ static void strings(void)
 	CHECK_STR(ibv_dma_endpoint_kind_str(0), "unknown");
 }
 
+/* root/name holding text (no newline added). */
+static void put(const char *root, const char *name, const char *text)
+{
+	char *path = vext_path(root, "%s", name);
+	int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
+
+	CHECK(fd >= 0);
+	if (fd >= 0) {
+		CHECK_INT(write(fd, text, strlen(text)), (long)strlen(text));
+		close(fd);
+	}
+	free(path);
+}
+
+/*
+ * vext_read_int and vext_read_hex, one reader with a base: the number with
+ * its newline, sign and 0x rules; a bad value leaves *val alone.
+ */
+static void sysfs_numbers(void)
+{
+	static const struct {
+		bool hex;
+		const char *text;	/* NULL: no such file */
+		int ret;
+		long val;
+	} t[] = {
+		{ false, "42\n", 0, 42 },
+		{ false, "-1\n", 0, -1 },
+		{ false, "", -ENODATA, 0 },
+		{ false, " \n", -ENODATA, 0 },
+		{ false, "0x10\n", -EINVAL, 0 },
+		{ false, "12abc\n", -EINVAL, 0 },
+		{ false, "99999999999999999999\n", -EINVAL, 0 },
+		{ false, NULL, -ENOENT, 0 },
+		{ true, "0x15b3\n", 0, 0x15b3 },
+		{ true, "ff", 0, 0xff },
+		{ true, "0x030200\n", 0, 0x030200 },
+		{ true, "42\n", 0, 0x42 },
+		{ true, "-1\n", -EINVAL, 0 },
+		{ true, "0xg\n", -EINVAL, 0 },
+		{ true, "12 34\n", -EINVAL, 0 },
+		{ true, "99999999999999999999\n", -EINVAL, 0 },
+		{ true, "", -ENODATA, 0 },
+		{ true, NULL, -ENOENT, 0 },
+	};
+	char root[] = "/tmp/dmp-test-sysfs-XXXXXX";
+	char *path;
+	size_t k;
+
+	if (!mkdtemp(root)) {
+		CHECK(0);
+		return;
+	}
+	for (k = 0; k < sizeof(t) / sizeof(t[0]); k++) {
+		const char *name = t[k].text ? "value" : "missing";
+		int failures = test_failures, ret;
+		unsigned long h = 7;
+		long v = 7;
+
+		if (t[k].text)
+			put(root, name, t[k].text);
+		if (t[k].hex) {
+			ret = vext_read_hex(root, &h, "%s", name);
+			v = (long)h;
+		} else {
+			ret = vext_read_int(root, &v, "%s", name);
+		}
+		CHECK_INT(ret, t[k].ret);
+		CHECK_INT(v, t[k].ret ? 7 : t[k].val);
+		if (test_failures != failures)
+			fprintf(stderr, "  (read_%s of \"%.*s\")\n",
+				t[k].hex ? "hex" : "int",
+				t[k].text ? (int)strcspn(t[k].text, "\n") : 9,
+				t[k].text ? t[k].text : "(no file)");
+	}
+	path = vext_path(root, "value");
+	CHECK(path && !unlink(path));
+	free(path);
+	CHECK(!rmdir(root));
+}
+
 /* Under DMP_TEST_LOCALE the process really runs in that locale. */
 static int enter_locale(void)
 {
@@ -286,6 +369,7 @@ int main(void)
 	RUN(cpulist);
 	RUN(pci_addr);
 	RUN(strscpy);
+	RUN(sysfs_numbers);
 	RUN(strings);
 	return test_report();
 }

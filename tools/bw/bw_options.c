@@ -268,9 +268,8 @@ int bw_parse_options(int argc, char **argv, struct opts *o)
 							optarg);
 			break;
 		case 'i':
-			if (tool_parse_long(optarg, 1, 255, &v))
-				return tool_usage_error("bad --ib-port '%s'", optarg);
-			o->ib_port = (int)v;
+			if (tool_parse_ib_port(optarg, &o->ib_port))
+				return TOOL_EXIT_USAGE;
 			break;
 		case 'x':
 			if (tool_parse_long(optarg, 0, 65535, &v))
@@ -407,20 +406,14 @@ int bw_parse_options(int argc, char **argv, struct opts *o)
 		case OPT_LIST_MEM:
 			list_mem();
 			return -1;
-		case 'V':
-			tool_print_version();
-			return -1;
-		case 'h':
-			usage(stdout);
-			return -1;
 		default:
-			return tool_getopt_error(c, argv);
+			return tool_getopt_default(c, argv, usage);
 		}
 	}
 	if (optind < argc)
 		o->host = argv[optind++];
-	if (optind < argc)
-		return tool_usage_error("unexpected argument '%s'", argv[optind]);
+	if (tool_no_more_args(argc, argv))
+		return TOOL_EXIT_USAGE;
 	/* getopt takes "--out_json FILE" as --out_json and a server FILE. */
 	i = o->host ? (int)strlen(o->host) : 0;
 	if (i > 5 && !strcmp(o->host + i - 5, ".json") && o->out_json)

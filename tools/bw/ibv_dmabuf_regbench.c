@@ -165,9 +165,8 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->dev = optarg;
 			break;
 		case 'i':
-			if (tool_parse_long(optarg, 1, 255, &v))
-				return tool_usage_error("bad --ib-port '%s'", optarg);
-			o->port = (int)v;
+			if (tool_parse_ib_port(optarg, &o->port))
+				return TOOL_EXIT_USAGE;
 			break;
 		case 'm':
 			mem = optarg;
@@ -199,18 +198,12 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'j':
 			o->json = true;
 			break;
-		case 'V':
-			tool_print_version();
-			return -1;
-		case 'h':
-			usage(stdout);
-			return -1;
 		default:
-			return tool_getopt_error(c, argv);
+			return tool_getopt_default(c, argv, usage);
 		}
 	}
-	if (optind < argc)
-		return tool_usage_error("unexpected argument '%s'", argv[optind]);
+	if (tool_no_more_args(argc, argv))
+		return TOOL_EXIT_USAGE;
 	if (o->min_reps > o->reps)
 		o->min_reps = o->reps;
 	if (tool_parse_path(o->policy, &o->hints))

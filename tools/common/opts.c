@@ -53,6 +53,37 @@ int tool_getopt_error(int c, char **argv)
 				optopt ? opt : argv[optind - 1]);
 }
 
+int tool_getopt_default(int c, char **argv, void (*usage)(FILE *f))
+{
+	switch (c) {
+	case 'V':
+		tool_print_version();
+		return -1;
+	case 'h':
+		usage(stdout);
+		return -1;
+	default:
+		return tool_getopt_error(c, argv);
+	}
+}
+
+int tool_parse_ib_port(const char *s, int *port)
+{
+	long v;
+
+	if (tool_parse_long(s, 1, 255, &v))
+		return tool_usage_error("bad --ib-port '%s'", s);
+	*port = (int)v;
+	return 0;
+}
+
+int tool_no_more_args(int argc, char **argv)
+{
+	if (optind < argc)
+		return tool_usage_error("unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
 int tool_parse_size(const char *s, uint64_t *out)
 {
 	unsigned long long v;

@@ -8,6 +8,7 @@
 #define DMP_TOOL_OPTS_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <infiniband/verbs_ext.h>
 
 #if defined(__GNUC__)
@@ -47,6 +48,23 @@ int tool_usage_error(const char *fmt, ...) TOOL_PRINTF(1, 2);
  * unknown option), with optstring starting with ':' and opterr 0.
  */
 int tool_getopt_error(int c, char **argv);
+
+/*
+ * The default: branch of a getopt_long() switch (optstring starting with
+ * ':', opterr 0) for what such tools answer alike: -V/--version prints the
+ * version, -h/--help usage(stdout), anything else is tool_getopt_error().
+ * Returns -1 (exit 0: printed as asked) or TOOL_EXIT_USAGE.
+ */
+int tool_getopt_default(int c, char **argv, void (*usage)(FILE *f));
+
+/* -i/--ib-port N, 1 .. 255, into *port: 0, or TOOL_EXIT_USAGE (said). */
+int tool_parse_ib_port(const char *s, int *port);
+
+/*
+ * After the options (optind): 0 when argv has no more, else TOOL_EXIT_USAGE
+ * with "unexpected argument" said.
+ */
+int tool_no_more_args(int argc, char **argv);
 
 /*
  * "4096", "0x1000", "64K", "2M", "1G", "2MiB", "4KB" (binary units): 0, or

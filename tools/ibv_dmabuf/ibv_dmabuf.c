@@ -662,8 +662,8 @@ int main(int argc, char **argv)
 	}
 	json_init(&js, stdout);
 	cmd = argv[optind++];
-	if (strcmp(cmd, "endpoints") && optind < argc)
-		return tool_usage_error("unexpected argument '%s'", argv[optind]);
+	if (strcmp(cmd, "endpoints") && tool_no_more_args(argc, argv))
+		return EXIT_USAGE;
 	if (!strcmp(cmd, "info"))
 		return cmd_info(&o);
 	if (!strcmp(cmd, "endpoints"))
