@@ -300,21 +300,28 @@ class LoopbackRC:
             attr.qp_access_flags = RW
             attr.path_mtu = e.IBV_MTU_1024
             attr.max_dest_rd_atomic = attr.max_rd_atomic = 1
-            attr.min_rnr_timer, attr.timeout, attr.retry_cnt, attr.rnr_retry = 12, 14, 7, 7
+            # timeout 18: 4.096 us * 2^18 = 1.07 s per try. A KASAN guest under TCG can stall
+            # rxe's responder for longer than 14's 67 ms, and a NAK that comes late must still
+            # reach the requester as the remote access error it is, not as retries exceeded.
+            attr.min_rnr_timer, attr.timeout, attr.retry_cnt, attr.rnr_retry = 12, 18, 7, 7
             attr.ah_attr = AHAttr(port_num=1, is_global=1, dlid=0,
                                   gr=GlobalRoute(dgid=self.ctx.query_gid(1, gidx),
                                                  sgid_index=gidx))
             attr.dest_qp_num, attr.rq_psn, attr.sq_psn = dest.qp_num, 0, 0
             qp.to_rts(attr)
         self.local = MR(self.pd, 4 * PAGE, e.IBV_ACCESS_LOCAL_WRITE)
+        self.raw_mrs = set()
 
     def reg(self, fd, offset, length, iova, access=RW, **kw):
         """REG_MR with an FD on this PD (see uverbs_reg_mr_fd)."""
-        return uverbs_reg_mr_fd(self.ctx.cmd_fd, self.pd.handle, fd, offset, length, iova,
-                                access, **kw)
+        r = uverbs_reg_mr_fd(self.ctx.cmd_fd, self.pd.handle, fd, offset, length, iova,
+                             access, **kw)
+        self.raw_mrs.add(r[0])
+        return r
 
     def destroy(self, handle):
         uverbs_destroy_mr(self.ctx.cmd_fd, handle)
+        self.raw_mrs.discard(handle)
 
     def rdma(self, opcode, length, rkey, raddr):
         """Post one RDMA WRITE/READ of the local MR's first *length* bytes; the WC status."""
@@ -331,6 +338,11 @@ class LoopbackRC:
         raise AssertionError("no completion within 60 s")
 
     def close(self):
+        """Also after a failed test: the MRs it left are destroyed first, or pyverbs could
+        not free the PD, the device file would stay open, and removing the rxe device
+        afterwards (rdma link del) would wait for it for ever (rxe cannot disassociate)."""
+        for handle in list(self.raw_mrs):
+            self.destroy(handle)
         self.ctx.close()
 
 
