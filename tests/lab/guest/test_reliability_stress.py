@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 """Stress in the lab (patched kernel): registration churn on shared and separate PDs while
-RDMA traffic runs into dma-buf MRs, fds closed before deregistration; where the kernel has
-debugfs dma_buf/move_notify (not Linux 7.2) also the traffic buffer revoked under the traffic,
-when in-flight work must complete in error and the MR must still deregister. Every buffer, MR
-and page must come back.
+RDMA traffic runs into dma-buf MRs, fds closed before deregistration. With revocation the
+traffic goes into BAR dma-bufs of ivshmem exported by vfio-pci (upstream 7.x), through rxeb's
+endpoint under ivshmem's PCIe switch, and vfio revokes them under the traffic (the stress
+clears the function's memory enable through vfio's config region): the WRITE in flight, or
+the next one, must complete in error, the MR must still deregister, and the stress goes on
+with a new buffer once memory is enabled again. Every buffer, MR and page must come back.
 
 tests/reliability/run-lab runs this on the KASAN/lockdep/kmemleak kernel as well.
 """
@@ -69,28 +71,30 @@ def ready(lab):
         pytest.skip("no debugfs dma_buf/bufinfo in this kernel")
 
 
-def run_stress(lab, mode, revoke):
-    """dmabuf_stress on rxe1; its figures go to LAB_OUT/reliability-figures.txt. Returns
-    (stdout, registrations, revocations, error completions, MiB checked, unreclaimable slab
-    gained in kB) once the live dma-bufs, MRs and pins are back where they were."""
+def run_stress(lab, mode, device, vfio=None):
+    """dmabuf_stress on *device*, with vfio revocation when *vfio* (the function bound to
+    vfio-pci) is given; its figures go to LAB_OUT/reliability-figures.txt. Returns (stdout,
+    registrations, revocations, error completions, KiB checked, unreclaimable slab gained in
+    kB) once the live dma-bufs, MRs and pins are back where they were."""
     before = snapshot()
-    args = [STRESS, "--device", lab.nics[1].rxe, "--threads", "3", "--seconds", str(SECONDS)]
-    args += (["--revoke"] if revoke else []) + (["--own-pds"] if mode == "own-pds" else [])
+    args = [STRESS, "--device", device, "--threads", "3", "--seconds", str(SECONDS)]
+    args += ["--revoke", "vfio", "--vfio-pci", vfio] if vfio else []
+    args += ["--own-pds"] if mode == "own-pds" else []
     r = labguest.run(args, check=False, timeout=SECONDS + 120)
     print(r.stdout)
     assert r.returncode == 0, r.stdout + r.stderr
     regs = int(re.search(r"MRs registered (\d+), deregistered (\d+)", r.stdout).group(1))
     revokes = int(re.search(r"(\d+) revocations", r.stdout).group(1))
     errs = int(re.search(r"(\d+) error completions", r.stdout).group(1))
-    checked = int(re.search(r"(\d+) MiB written and checked", r.stdout).group(1))
+    checked = int(re.search(r"(\d+) KiB written and checked", r.stdout).group(1))
     after = settled(before)
     print(f"memory: before {before}, after {after} (dma-bufs, MRs, pinned pages, "
           f"SUnreclaim kB)")
     out = os.environ.get("LAB_OUT")
     if out:
         with open(os.path.join(out, "reliability-figures.txt"), "a") as f:
-            what = "revocation" if revoke else "no revocation"
-            f.write(f"stress ({mode} PDs, {what}, {SECONDS} s on {lab.nics[1].rxe}):\n")
+            what = f"vfio revocation of {vfio}" if vfio else "no revocation"
+            f.write(f"stress ({mode} PDs, {what}, {SECONDS} s on {device}):\n")
             f.write("".join("  " + l.strip() + "\n" for l in r.stdout.splitlines()[1:]))
             f.write(f"  live dma-bufs {before[0]} -> {after[0]}, MRs {before[1]} -> {after[1]}, "
                     f"pinned pages {before[2]} -> {after[2]}, "
@@ -149,7 +153,7 @@ def test_stress_returns_everything(lab, mode):
     """Registration churn and checked traffic, no revocation: nothing fails, all comes back."""
     lost = []
     for _ in range(2):
-        out, regs, revokes, errs, checked, kb = run_stress(lab, mode, revoke=False)
+        out, regs, revokes, errs, checked, kb = run_stress(lab, mode, lab.nics[1].rxe)
         assert regs > 20 and checked > 0 and revokes == 0 and errs == 0, out
         lost.append(kb)
     no_memory_lost(*lost, regs)
@@ -157,16 +161,19 @@ def test_stress_returns_everything(lab, mode):
 
 @pytest.mark.patched_only
 @pytest.mark.parametrize("mode", ["shared", "own-pds"])
-def test_stress_with_revocation_returns_everything(lab, mode):
-    if not os.path.exists(os.path.join(DEBUGFS, "dma_buf/move_notify")):
-        # Linux 7.2 has no such knob and the v2 series dropped its own; revocation is tested
-        # through vfio (test_kernel_dmabuf, test_dmabuf_vfio), not yet under this stress.
-        pytest.skip("no debugfs dma_buf/move_notify to revoke a udmabuf with (the v2 series "
-                    "dropped it; vfio revocation is not in dmabuf_stress yet)")
+def test_stress_with_revocation_returns_everything(lab, rxeb, mode):
+    """The traffic into vfio BAR dma-bufs on rxeb (the library picks the endpoint under
+    ivshmem's switch), revoked by vfio under the traffic: each revocation ends its buffer's
+    round with exactly one error completion, every MR deregisters, all comes back."""
+    why = labguest.vfio_unavailable()
+    if why:
+        pytest.fail(f"the {lab.kernel} lab kernel must have the vfio P2P source: {why}")
+    pci = os.environ.get("LAB_VFIO_PCI") or lab.ivshmem_pci
     lost = []
     for _ in range(2):
-        out, regs, revokes, errs, checked, kb = run_stress(lab, mode, revoke=True)
+        out, regs, revokes, errs, checked, kb = run_stress(lab, mode, rxeb.rxe, vfio=pci)
         # every traffic buffer takes one checked write before it may be revoked
         assert regs > 20 and revokes > 0 and errs > 0 and checked > 0, out
+        assert errs == revokes, out
         lost.append(kb)
     no_memory_lost(*lost, regs)
