@@ -96,6 +96,8 @@ def test_help(bw, regbench):
     (["--mem", "udmabuf:node=x"], "bad option 'node=x'"),
     (["-d", "a,b", "--path", "auto,default,numa=0"], "2 devices and 3 --path policies"),
     (["--timeout", "0"], "bad --timeout '0'"),
+    (["-u", "32"], "bad --qp-timeout '32' (0 .. 31)"),
+    (["--qp-timeout", "x"], "bad --qp-timeout 'x' (0 .. 31)"),
     (["127.0.0.1", "extra"], "unexpected argument 'extra'"),
 ])
 def test_bw_usage_errors(bw, args, frag):

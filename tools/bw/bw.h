@@ -77,6 +77,7 @@ struct opts {
 	int ib_port;
 	int gid_index;
 	int mtu;		/* -m: bytes, 0: the port's active MTU */
+	int qp_timeout;		/* -u: RC local ACK timeout exponent (14) */
 	const char *devs[MAX_PATHS];
 	int ndevs;
 	struct ibv_dma_path_hints hints[MAX_PATHS];

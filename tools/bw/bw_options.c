@@ -25,6 +25,7 @@ static void usage(FILE *f)
 		"  -i, --ib-port N             port of the devices (1)\n"
 		"  -x, --gid-index N           GID index (the RoCE v2 GID of an IPv4 address)\n"
 		"  -m, --mtu N                 path MTU: 256 .. 4096 (the port's active MTU)\n"
+		"  -u, --qp-timeout N          RC ACK timeout, 4.096 us * 2^N: 0 .. 31 (14)\n"
 		"  -p, --port N                TCP port of the exchange (18515)\n"
 		"  -c, --connection RC         the transport: RC, the only one here\n"
 		"      --op write|read|send    the operation (write)\n"
@@ -208,6 +209,7 @@ int bw_parse_options(int argc, char **argv, struct opts *o)
 		{ "ib-port", required_argument, NULL, 'i' },
 		{ "gid-index", required_argument, NULL, 'x' },
 		{ "mtu", required_argument, NULL, 'm' },
+		{ "qp-timeout", required_argument, NULL, 'u' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "connection", required_argument, NULL, 'c' },
 		{ "op", required_argument, NULL, OPT_OP },
@@ -252,12 +254,13 @@ int bw_parse_options(int argc, char **argv, struct opts *o)
 	o->tcp_port = 18515;
 	o->ib_port = 1;
 	o->gid_index = -1;
+	o->qp_timeout = 14;
 	o->cq_mod = 100;
 	o->timeout = 60;
 	opterr = 0;
 	tool_set_prog(BW_PROG);
 	while ((c = getopt_long(argc, argv,
-				":d:i:x:m:p:c:s:an:D:f:bt:Q:q:FRVh", longopts,
+				":d:i:x:m:u:p:c:s:an:D:f:bt:Q:q:FRVh", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -279,6 +282,12 @@ int bw_parse_options(int argc, char **argv, struct opts *o)
 		case 'm':
 			if (parse_mtu(optarg, &o->mtu))
 				return 2;
+			break;
+		case 'u':
+			if (tool_parse_long(optarg, 0, 31, &v))
+				return tool_usage_error("bad --qp-timeout '%s' (0 .. 31)",
+							optarg);
+			o->qp_timeout = (int)v;
 			break;
 		case 'p':
 			if (tool_parse_long(optarg, 1, 65535, &v))

@@ -86,6 +86,7 @@ int bw_dev_open(const char *name, int port, int gid_index, struct bw_dev *d,
 	int n = 0, i, ret;
 
 	memset(d, 0, sizeof(*d));
+	d->qp_timeout = 14;	/* as perftest */
 	list = ibv_get_device_list(&n);
 	for (i = 0; list && i < n; i++) {
 		if (name && strcmp(ibv_get_device_name(list[i]), name))
@@ -254,7 +255,7 @@ int bw_qp_connect(struct bw_dev *d, struct ibv_qp *qp, uint32_t my_psn,
 			       d->name, qp->qp_num, dest->qpn, strerror(errno));
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;		/* 4.096 us * 2^14 = 67 ms */
+	a.timeout = d->qp_timeout;	/* 14: 4.096 us * 2^14 = 67 ms */
 	a.retry_cnt = 7;
 	a.rnr_retry = 7;
 	a.sq_psn = my_psn;

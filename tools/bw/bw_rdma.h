@@ -24,6 +24,7 @@ struct bw_dev {
 	uint8_t link_layer;
 	uint8_t max_rd_atomic;	/* min(max_qp_rd_atom, max_qp_init_rd_atom) */
 	uint32_t max_qp_wr;
+	uint8_t qp_timeout;	/* RC local ACK timeout: 4.096 us * 2^N (14) */
 };
 
 /* The device names of this host, comma-separated, for error messages. */

@@ -71,6 +71,7 @@ static int open_path(struct state *s, struct path *P, struct bw_err *e)
 	if (ret)
 		return ret;
 	P->mtu_capped = bw_dev_set_mtu(&P->dev, s->o->mtu);
+	P->dev.qp_timeout = (uint8_t)s->o->qp_timeout;
 	if (!strcmp(P->policy, "data-direct"))
 		return resolve_data_direct(P, e);
 	tool_parse_path(P->policy, &P->hints);
