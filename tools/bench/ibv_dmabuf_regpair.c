@@ -34,6 +34,7 @@
 
 #include "bw_mem.h"
 #include "bw_rdma.h"
+#include "bw_regopts.h"
 #include "json.h"
 #include "opts.h"
 
@@ -51,15 +52,7 @@ static const char *const method_key[M_COUNT] = {
 };
 
 struct opts {
-	const char *dev;
-	int port;
-	struct bw_mem_spec mem;
-	const char *mem_text;
-	uint64_t sizes[MAX_SIZES];
-	long reps[MAX_SIZES];
-	int nsizes;
-	long warmup;
-	double budget;
+	struct bw_reg_opts r;	/* the options shared with _regbench */
 	const char *ex;
 	bool with_query;
 };
@@ -101,95 +94,22 @@ static void usage(FILE *f)
 		prog);
 }
 
-static int parse_sizes(const char *text, struct opts *o, long reps)
-{
-	char buf[512], *save = NULL, *tok, *eq;
-
-	snprintf(buf, sizeof(buf), "%s", text);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		uint64_t sz;
-		long r = reps;
-
-		if (o->nsizes == MAX_SIZES)
-			return tool_usage_error("more than %d sizes in '%s'",
-						MAX_SIZES, text);
-		eq = strchr(tok, '=');
-		if (eq) {
-			*eq = 0;
-			if (tool_parse_long(eq + 1, 1, 1000000, &r))
-				return tool_usage_error("bad repetitions '%s'",
-							eq + 1);
-		}
-		if (tool_parse_size(tok, &sz) || !sz || sz % 4096 ||
-		    sz > (64ULL << 30))
-			return tool_usage_error("bad size '%s' (multiples of 4 KiB, up to 64 GiB)",
-						tok);
-		o->sizes[o->nsizes] = sz;
-		o->reps[o->nsizes++] = r;
-	}
-	if (!o->nsizes)
-		return tool_usage_error("no sizes in '%s'", text);
-	return 0;
-}
-
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
-		TOOL_LONGOPTS_IB_DEV,
-		TOOL_LONGOPT_VERSION,
-		{ "ib-port", required_argument, NULL, 'i' },
-		{ "mem", required_argument, NULL, 'm' },
-		{ "sizes", required_argument, NULL, 'S' },
-		{ "reps", required_argument, NULL, 'n' },
-		{ "budget", required_argument, NULL, 'B' },
-		{ "warmup", required_argument, NULL, 'W' },
+		BW_REG_LONGOPTS,
 		{ "ex", required_argument, NULL, 'x' },
 		{ "with-query", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *sizes = "4K,2M,64M,1G";
-	struct bw_err e;
-	long v, reps = 100;
-	int c;
+	int c, ret;
 
 	memset(o, 0, sizeof(*o));
-	o->port = 1;
-	o->warmup = 2;
-	o->budget = 60;
+	bw_reg_init(&o->r, prog, "4K,2M,64M,1G", 60);
 	o->ex = "auto";
-	o->mem_text = "udmabuf";
-	opterr = 0;
-	tool_set_prog(prog);
-	while ((c = getopt_long(argc, argv, ":d:i:n:Vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, BW_REG_SHORTOPTS, longopts,
+				NULL)) != -1) {
 		switch (c) {
-		case 'd':
-			o->dev = optarg;
-			break;
-		case 'i':
-			if (tool_parse_ib_port(optarg, &o->port))
-				return TOOL_EXIT_USAGE;
-			break;
-		case 'm':
-			o->mem_text = optarg;
-			break;
-		case 'S':
-			sizes = optarg;
-			break;
-		case 'n':
-			if (tool_parse_long(optarg, 1, 1000000, &reps))
-				return tool_usage_error("bad --reps '%s'", optarg);
-			break;
-		case 'B':
-			if (tool_parse_long(optarg, 1, 86400, &v))
-				return tool_usage_error("bad --budget '%s' (seconds)", optarg);
-			o->budget = (double)v;
-			break;
-		case 'W':
-			if (tool_parse_long(optarg, 0, 1000, &o->warmup))
-				return tool_usage_error("bad --warmup '%s'", optarg);
-			break;
 		case 'x':
 			if (strcmp(optarg, "auto") && strcmp(optarg, "source") &&
 			    strcmp(optarg, "default"))
@@ -201,20 +121,16 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->with_query = true;
 			break;
 		default:
-			return tool_getopt_default(c, argv, usage);
+			ret = bw_reg_opt(c, argv, &o->r, usage);
+			if (ret)
+				return ret;
 		}
 	}
 	if (tool_no_more_args(argc, argv))
 		return TOOL_EXIT_USAGE;
-	if (!o->dev)
+	if (!o->r.dev)
 		return tool_usage_error("which device? (-d DEV)");
-	if (bw_mem_parse(o->mem_text, &o->mem, &e)) {
-		fprintf(stderr, "%s: %s (see --help)\n", prog, e.msg);
-		return TOOL_EXIT_USAGE;
-	}
-	if (!o->mem.ops->dmabuf)
-		return tool_usage_error("--mem %s is not a dma-buf", o->mem_text);
-	return parse_sizes(sizes, o, reps);
+	return bw_reg_finish(&o->r, MAX_SIZES, true, "");
 }
 
 /* One timed call of method k on m; 0, or an errno with b->error set. */
@@ -312,15 +228,15 @@ static int bench_size(struct bench *b, int si, struct bw_mem *m)
 	double reg, dereg, start;
 	long i;
 
-	for (i = 0; i < b->o->warmup; i++)
+	for (i = 0; i < b->o->r.warmup; i++)
 		for (j = 0; j < nm; j++) {
 			err = call(b, m, nth(b, i, j), &reg, &dereg);
 			if (err)
 				return err;
 		}
 	start = bw_now();
-	for (b->n = 0; b->n < b->o->reps[si]; b->n++) {
-		if (b->n >= 5 && bw_now() - start > b->o->budget)
+	for (b->n = 0; b->n < b->o->r.size_reps[si]; b->n++) {
+		if (b->n >= 5 && bw_now() - start > b->o->r.budget)
 			break;
 		for (j = 0; j < nm; j++) {
 			enum method k = nth(b, b->n, j);
@@ -351,7 +267,7 @@ static void json_size(struct bench *b, struct json *j, int si, int err)
 	int k, nm = b->o->with_query ? 3 : 2;
 
 	json_obj_begin(j, NULL);
-	json_uint(j, "bytes", b->o->sizes[si]);
+	json_uint(j, "bytes", b->o->r.sizes[si]);
 	json_bool(j, "ok", !err);
 	if (err) {
 		json_str(j, "error", b->error);
@@ -359,7 +275,7 @@ static void json_size(struct bench *b, struct json *j, int si, int err)
 		return;
 	}
 	json_int(j, "reps", b->n);
-	json_int(j, "reps_asked", b->o->reps[si]);
+	json_int(j, "reps_asked", b->o->r.size_reps[si]);
 	json_str(j, "order", b->o->with_query ? "rotating: plain _ex query, _ex query plain, ..." :
 						"alternating: plain _ex, _ex plain, ...");
 	json_obj_begin(j, "methods");
@@ -387,18 +303,11 @@ int main(int argc, char **argv)
 	if (ret)
 		return ret < 0 ? 0 : ret;
 	b.o = &o;
-	if (o.mem.ops->probe(&o.mem, &e)) {
-		fprintf(stderr, "%s: memory backend %s: not available here: %s\n",
-			prog, o.mem.ops->name, e.msg);
+	if (bw_reg_open(&o.r, &b.dev))
 		return 1;
-	}
-	if (bw_dev_open(o.dev, o.port, -1, &b.dev, &e)) {
-		fprintf(stderr, "%s: %s\n", prog, e.msg);
-		return 1;
-	}
-	for (si = 0; si < o.nsizes; si++)
-		if (o.reps[si] > most)
-			most = o.reps[si];
+	for (si = 0; si < o.r.nsizes; si++)
+		if (o.r.size_reps[si] > most)
+			most = o.r.size_reps[si];
 	b.pd = ibv_alloc_pd(b.dev.ctx);
 	for (k = 0; k < M_COUNT; k++) {
 		b.s[k].reg = calloc((size_t)most, sizeof(double));
@@ -411,30 +320,24 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
-	/* Topology discovered and cached before anything is timed. */
-	{
-		size_t n = 0;
-
-		ibv_query_dma_endpoints(b.dev.name, NULL, &n);
-	}
 	json_init(&j, stdout);
 	json_obj_begin(&j, NULL);
 	json_str(&j, "tool", prog);
 	json_str(&j, "device", b.dev.name);
-	json_str(&j, "memory", o.mem_text);
+	json_str(&j, "memory", o.r.mem_text);
 	json_str(&j, "ex", o.ex);
-	json_int(&j, "warmup", o.warmup);
+	json_int(&j, "warmup", o.r.warmup);
 	json_arr_begin(&j, "sizes");
-	for (si = 0; si < o.nsizes; si++) {
+	for (si = 0; si < o.r.nsizes; si++) {
 		struct bw_mem m;
 		int err;
 
 		fprintf(stderr, "%s: %s, %llu bytes...\n", prog, b.dev.name,
-			(unsigned long long)o.sizes[si]);
+			(unsigned long long)o.r.sizes[si]);
 		b.n = 0;
-		if (bw_mem_alloc(&o.mem, o.sizes[si], &m, &e)) {
+		if (bw_mem_alloc(&o.r.mem, o.r.sizes[si], &m, &e)) {
 			snprintf(b.error, sizeof(b.error), "no buffer: %s: %s",
-				 o.mem_text, e.msg);
+				 o.r.mem_text, e.msg);
 			err = ENOMEM;
 		} else {
 			snprintf(b.mem_desc, sizeof(b.mem_desc), "%s", m.desc);
@@ -443,7 +346,7 @@ int main(int argc, char **argv)
 		}
 		if (err) {
 			fprintf(stderr, "%s: %llu bytes: %s\n", prog,
-				(unsigned long long)o.sizes[si], b.error);
+				(unsigned long long)o.r.sizes[si], b.error);
 			failed = 1;
 		}
 		json_size(&b, &j, si, err);

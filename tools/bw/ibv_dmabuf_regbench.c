@@ -31,6 +31,7 @@
 
 #include "bw_mem.h"
 #include "bw_rdma.h"
+#include "bw_regopts.h"
 #include "json.h"
 #include "opts.h"
 
@@ -77,13 +78,8 @@ struct cell {
 };
 
 struct opts {
-	const char *dev;
-	int port;
-	struct bw_mem_spec mem;
-	uint64_t sizes[MAX_SIZES];
-	int nsizes;
-	long reps, min_reps, warmup;
-	double budget;
+	struct bw_reg_opts r;	/* the options shared with _regpair */
+	long min_reps;
 	struct ibv_dma_path_hints hints;
 	const char *policy;
 	bool json;
@@ -130,67 +126,24 @@ static void usage(FILE *f)
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
-		TOOL_LONGOPTS_IB_DEV,
-		TOOL_LONGOPT_VERSION,
-		{ "ib-port", required_argument, NULL, 'i' },
-		{ "mem", required_argument, NULL, 'm' },
-		{ "sizes", required_argument, NULL, 'S' },
-		{ "reps", required_argument, NULL, 'n' },
+		BW_REG_LONGOPTS,
 		{ "min-reps", required_argument, NULL, 'M' },
-		{ "budget", required_argument, NULL, 'B' },
-		{ "warmup", required_argument, NULL, 'W' },
 		{ "path", required_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *mem = "udmabuf", *sizes = "4K,64K,2M,64M,1G";
-	char buf[512], *save = NULL, *tok;
-	struct bw_err e;
-	long v;
-	int c;
+	int c, ret;
 
 	memset(o, 0, sizeof(*o));
-	o->port = 1;
-	o->reps = 100;
+	bw_reg_init(&o->r, prog, "4K,64K,2M,64M,1G", 10);
 	o->min_reps = 5;
-	o->warmup = 2;
-	o->budget = 10;
 	o->policy = "auto";
-	opterr = 0;
-	tool_set_prog(prog);
-	while ((c = getopt_long(argc, argv, ":d:i:n:Vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, BW_REG_SHORTOPTS, longopts,
+				NULL)) != -1) {
 		switch (c) {
-		case 'd':
-			o->dev = optarg;
-			break;
-		case 'i':
-			if (tool_parse_ib_port(optarg, &o->port))
-				return TOOL_EXIT_USAGE;
-			break;
-		case 'm':
-			mem = optarg;
-			break;
-		case 'S':
-			sizes = optarg;
-			break;
-		case 'n':
-			if (tool_parse_long(optarg, 1, 1000000, &o->reps))
-				return tool_usage_error("bad --reps '%s'", optarg);
-			break;
 		case 'M':
 			if (tool_parse_long(optarg, 1, 1000000, &o->min_reps))
 				return tool_usage_error("bad --min-reps '%s'", optarg);
-			break;
-		case 'B':
-			if (tool_parse_long(optarg, 1, 86400, &v))
-				return tool_usage_error("bad --budget '%s' (seconds)",
-							optarg);
-			o->budget = (double)v;
-			break;
-		case 'W':
-			if (tool_parse_long(optarg, 0, 1000, &o->warmup))
-				return tool_usage_error("bad --warmup '%s'", optarg);
 			break;
 		case 'P':
 			o->policy = optarg;
@@ -199,39 +152,20 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->json = true;
 			break;
 		default:
-			return tool_getopt_default(c, argv, usage);
+			ret = bw_reg_opt(c, argv, &o->r, usage);
+			if (ret)
+				return ret;
 		}
 	}
 	if (tool_no_more_args(argc, argv))
 		return TOOL_EXIT_USAGE;
-	if (o->min_reps > o->reps)
-		o->min_reps = o->reps;
+	if (o->min_reps > o->r.reps)
+		o->min_reps = o->r.reps;
 	if (tool_parse_path(o->policy, &o->hints))
 		return tool_usage_error("bad --path '%s' (auto, default, numa=N or endpoint=N)",
 					o->policy);
-	if (bw_mem_parse(mem, &o->mem, &e)) {
-		fprintf(stderr, "%s: %s (see --help)\n", prog, e.msg);
-		return 2;
-	}
-	if (!o->mem.ops->dmabuf)
-		return tool_usage_error("--mem %s is not a dma-buf (host memory is always measured with ibv_reg_mr)",
-					mem);
-	snprintf(buf, sizeof(buf), "%s", sizes);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		uint64_t sz;
-
-		if (o->nsizes == MAX_SIZES)
-			return tool_usage_error("more than 24 sizes in '%s'", sizes);
-		if (tool_parse_size(tok, &sz) || !sz || sz % 4096 ||
-		    sz > (64ULL << 30))
-			return tool_usage_error("bad size '%s' (multiples of 4 KiB, up to 64 GiB)",
-						tok);
-		o->sizes[o->nsizes++] = sz;
-	}
-	if (!o->nsizes)
-		return tool_usage_error("no sizes in '%s'", sizes);
-	return 0;
+	return bw_reg_finish(&o->r, MAX_SIZES, false,
+			     " (host memory is always measured with ibv_reg_mr)");
 }
 
 static const char *errno_name(int err)
@@ -361,9 +295,9 @@ static struct ibv_mr *do_ex_default(struct bench *b, struct bw_mem *m,
 
 static bool budget_left(struct bench *b, long done, double start)
 {
-	if (done >= b->o->reps)
+	if (done >= b->o->r.reps)
 		return false;
-	return done < b->o->min_reps || bw_now() - start < b->o->budget;
+	return done < b->o->min_reps || bw_now() - start < b->o->r.budget;
 }
 
 static void fail_cell(struct cell *c, int err, const char *why)
@@ -383,7 +317,7 @@ static void time_reg(struct bench *b, struct bw_mem *m, reg_fn fn,
 
 	c->ran = true;
 	c->has_dereg = true;
-	for (i = 0; i < b->o->warmup; i++) {
+	for (i = 0; i < b->o->r.warmup; i++) {
 		mr = fn(b, m, &err, why, sizeof(why));
 		if (!mr)
 			return fail_cell(c, err, why);
@@ -430,7 +364,7 @@ static void time_step(struct bench *b, struct bw_mem *m, enum method which,
 	err = ibv_query_dmabuf(m->fd, &info);
 	if (err)
 		return fail_cell(c, err, ibv_ext_last_error());
-	for (i = 0; i < b->o->warmup + 1; i++) {
+	for (i = 0; i < b->o->r.warmup + 1; i++) {
 		err = which == M_QUERY ?
 			      ibv_query_dmabuf(m->fd, &info) :
 			      ibv_select_dma_endpoint(b->dev.name, &info, &h, &ch);
@@ -473,8 +407,8 @@ static void alloc_failed(struct bench *b, int si, const char *what,
 
 static void bench_size(struct bench *b, int si)
 {
-	struct bw_mem_spec host = { .ops = &bw_mem_host, .node = b->o->mem.node };
-	uint64_t size = b->o->sizes[si];
+	struct bw_mem_spec host = { .ops = &bw_mem_host, .node = b->o->r.mem.node };
+	uint64_t size = b->o->r.sizes[si];
 	struct bw_mem m;
 	struct bw_err e;
 
@@ -485,8 +419,8 @@ static void bench_size(struct bench *b, int si)
 		time_reg(b, &m, do_reg_mr, &b->cells[si][M_REG_MR]);
 		bw_mem_free(&m);
 	}
-	if (bw_mem_alloc(&b->o->mem, size, &m, &e)) {
-		alloc_failed(b, si, b->o->mem.text, e.msg, M_PLAIN, M_SELECT);
+	if (bw_mem_alloc(&b->o->r.mem, size, &m, &e)) {
+		alloc_failed(b, si, b->o->r.mem.text, e.msg, M_PLAIN, M_SELECT);
 		return;
 	}
 	snprintf(b->mem_desc, sizeof(b->mem_desc), "%s", m.desc);
@@ -554,7 +488,7 @@ static void print_text(struct bench *b)
 	int si, k;
 
 	printf("%s: %s port %u; dma-buf memory: %s (%s); ibv_reg_mr on host memory of the same size\n",
-	       prog, b->dev.name, b->dev.port, o->mem.text, b->mem_desc);
+	       prog, b->dev.name, b->dev.port, o->r.mem.text, b->mem_desc);
 	if (b->have_query)
 		printf("query: %s memory, node %d, exporter %s (%s)\n",
 		       ibv_dmabuf_source_str(b->queried.source),
@@ -572,11 +506,11 @@ static void print_text(struct bench *b)
 		       b->choice.ep.pci_addr[0] ? b->choice.ep.pci_addr : "-",
 		       b->choice.reason);
 	printf("up to %ld timed repetitions per cell (at least %ld; %g s budget), %ld warm-up; topology cached; microseconds\n",
-	       o->reps, o->min_reps, o->budget, o->warmup);
+	       o->r.reps, o->min_reps, o->r.budget, o->r.warmup);
 	printf("%-10s %-26s %12s %12s %13s %12s %6s\n", "#bytes", "method",
 	       "reg median", "reg p99", "dereg median", "dereg p99", "reps");
-	for (si = 0; si < o->nsizes; si++) {
-		bw_size_str(o->sizes[si], sz, sizeof(sz));
+	for (si = 0; si < o->r.nsizes; si++) {
+		bw_size_str(o->r.sizes[si], sz, sizeof(sz));
 		for (k = 0; k < M_COUNT; k++) {
 			const struct cell *c = &b->cells[si][k];
 
@@ -599,10 +533,10 @@ static void print_text(struct bench *b)
 		}
 	}
 	printf("\n_ex overhead (registration medians):\n");
-	for (si = 0; si < o->nsizes; si++) {
+	for (si = 0; si < o->r.nsizes; si++) {
 		struct ratios r = ratios_of(b, si);
 
-		bw_size_str(o->sizes[si], sz, sizeof(sz));
+		bw_size_str(o->r.sizes[si], sz, sizeof(sz));
 		if (!med(b, si, M_EX)) {
 			printf("  %-8s _ex not measured: %s\n", sz,
 			       b->cells[si][M_EX].error);
@@ -650,7 +584,7 @@ static void print_json(struct bench *b)
 	json_obj_begin(&j, NULL);
 	json_str(&j, "tool", prog);
 	json_str(&j, "device", b->dev.name);
-	json_str(&j, "memory", o->mem.text);
+	json_str(&j, "memory", o->r.mem.text);
 	json_str(&j, "memory_desc", b->mem_desc);
 	json_str(&j, "policy", o->policy);
 	if (b->have_query) {
@@ -671,11 +605,11 @@ static void print_json(struct bench *b)
 		json_str(&j, "reason", b->choice.reason);
 	}
 	json_arr_begin(&j, "sizes");
-	for (si = 0; si < o->nsizes; si++) {
+	for (si = 0; si < o->r.nsizes; si++) {
 		struct ratios r = ratios_of(b, si);
 
 		json_obj_begin(&j, NULL);
-		json_uint(&j, "bytes", o->sizes[si]);
+		json_uint(&j, "bytes", o->r.sizes[si]);
 		json_arr_begin(&j, "methods");
 		for (k = 0; k < M_COUNT; k++) {
 			const struct cell *c = &b->cells[si][k];
@@ -725,7 +659,6 @@ int main(int argc, char **argv)
 {
 	static struct bench b;
 	struct opts o;
-	struct bw_err e;
 	char path[320];
 	struct stat st;
 	int ret, si;
@@ -734,36 +667,23 @@ int main(int argc, char **argv)
 	if (ret)
 		return ret < 0 ? 0 : ret;
 	b.o = &o;
-	if (o.mem.ops->probe(&o.mem, &e)) {
-		fprintf(stderr, "%s: memory backend %s: not available here: %s\n",
-			prog, o.mem.ops->name, e.msg);
+	if (bw_reg_open(&o.r, &b.dev))
 		return 1;
-	}
-	if (bw_dev_open(o.dev, o.port, -1, &b.dev, &e)) {
-		fprintf(stderr, "%s: %s\n", prog, e.msg);
-		return 1;
-	}
 	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/parent",
 		 b.dev.name);
 	b.software = !stat(path, &st);
 	b.pd = ibv_alloc_pd(b.dev.ctx);
-	b.reg_t = calloc((size_t)o.reps, sizeof(double));
-	b.dereg_t = calloc((size_t)o.reps, sizeof(double));
+	b.reg_t = calloc((size_t)o.r.reps, sizeof(double));
+	b.dereg_t = calloc((size_t)o.r.reps, sizeof(double));
 	if (!b.pd || !b.reg_t || !b.dereg_t) {
 		fprintf(stderr, "%s: %s: PD or memory: %s\n", prog, b.dev.name,
 			strerror(errno));
 		return 1;
 	}
-	/* Topology discovered and cached before anything is timed. */
-	{
-		size_t n = 0;
-
-		ibv_query_dma_endpoints(b.dev.name, NULL, &n);
-	}
-	for (si = 0; si < o.nsizes; si++) {
+	for (si = 0; si < o.r.nsizes; si++) {
 		if (!o.json)
 			fprintf(stderr, "%s: %llu bytes...\n", prog,
-				(unsigned long long)o.sizes[si]);
+				(unsigned long long)o.r.sizes[si]);
 		bench_size(&b, si);
 	}
 	if (o.json)
