@@ -97,74 +97,13 @@ int bw_mem_alloc(const struct bw_mem_spec *spec, uint64_t size,
 
 void bw_mem_free(struct bw_mem *m)
 {
-	if (m->ops)
+	if (!m->ops)
+		return;
+	if (m->ops->free)
 		m->ops->free(m);
+	else
+		bw_mem_unmap(m);
 	m->ops = NULL;
-}
-
-#define BOUNCE (1u << 20)
-
-int bw_mem_fill(struct bw_mem *m, uint64_t off, uint64_t len, uint64_t seed,
-		struct bw_err *e)
-{
-	uint8_t *tmp;
-	uint64_t done, n;
-	int ret = 0;
-
-	tmp = malloc(BOUNCE);
-	if (!tmp)
-		return bw_fail(e, ENOMEM, "out of memory");
-	for (done = 0; done < len && !ret; done += n) {
-		n = len - done < BOUNCE ? len - done : BOUNCE;
-		bw_pattern_fill(tmp, n, done, seed);
-		ret = m->ops->write(m, off + done, tmp, n, e);
-	}
-	free(tmp);
-	return ret;
-}
-
-int bw_mem_verify(struct bw_mem *m, uint64_t off, uint64_t len, uint64_t seed,
-		  int64_t *bad, struct bw_err *e)
-{
-	uint8_t *tmp;
-	uint64_t done, n;
-	int64_t at;
-	int ret = 0;
-
-	*bad = -1;
-	tmp = malloc(BOUNCE);
-	if (!tmp)
-		return bw_fail(e, ENOMEM, "out of memory");
-	for (done = 0; done < len && !ret; done += n) {
-		n = len - done < BOUNCE ? len - done : BOUNCE;
-		ret = m->ops->read(m, off + done, tmp, n, e);
-		if (ret)
-			break;
-		at = bw_pattern_check(tmp, n, done, seed);
-		if (at >= 0) {
-			*bad = (int64_t)done + at;
-			break;
-		}
-	}
-	free(tmp);
-	return ret;
-}
-
-int bw_mem_zero(struct bw_mem *m, uint64_t off, uint64_t len, struct bw_err *e)
-{
-	uint8_t *tmp;
-	uint64_t done, n;
-	int ret = 0;
-
-	tmp = calloc(1, BOUNCE);
-	if (!tmp)
-		return bw_fail(e, ENOMEM, "out of memory");
-	for (done = 0; done < len && !ret; done += n) {
-		n = len - done < BOUNCE ? len - done : BOUNCE;
-		ret = m->ops->write(m, off + done, tmp, n, e);
-	}
-	free(tmp);
-	return ret;
 }
 
 /*
@@ -195,30 +134,21 @@ static int check_range(struct bw_mem *m, uint64_t off, uint64_t len,
 	return 0;
 }
 
-int bw_mem_map_write(struct bw_mem *m, uint64_t off, const void *src,
-		     uint64_t len, struct bw_err *e)
+/* Copy through the mapping: dir DMA_BUF_SYNC_WRITE (buf in) or _READ (out). */
+static int map_copy(struct bw_mem *m, uint64_t off, void *buf, uint64_t len,
+		    uint64_t dir, struct bw_err *e)
 {
 	int ret = check_range(m, off, len, e);
 
 	if (!ret)
-		ret = dmabuf_sync(m, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE, e);
+		ret = dmabuf_sync(m, DMA_BUF_SYNC_START | dir, e);
 	if (ret)
 		return ret;
-	memcpy(m->map + off, src, len);
-	return dmabuf_sync(m, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE, e);
-}
-
-int bw_mem_map_read(struct bw_mem *m, uint64_t off, void *dst, uint64_t len,
-		    struct bw_err *e)
-{
-	int ret = check_range(m, off, len, e);
-
-	if (!ret)
-		ret = dmabuf_sync(m, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ, e);
-	if (ret)
-		return ret;
-	memcpy(dst, m->map + off, len);
-	return dmabuf_sync(m, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ, e);
+	if (dir == DMA_BUF_SYNC_WRITE)
+		memcpy(m->map + off, buf, len);
+	else
+		memcpy(buf, m->map + off, len);
+	return dmabuf_sync(m, DMA_BUF_SYNC_END | dir, e);
 }
 
 void bw_mem_unmap(struct bw_mem *m)
@@ -229,6 +159,84 @@ void bw_mem_unmap(struct bw_mem *m)
 	if (m->fd >= 0)
 		close(m->fd);
 	m->fd = -1;
+}
+
+#define BOUNCE (1u << 20)
+
+/* The backend's CPU access, or the mapping's where it has none of its own. */
+static int mem_write(struct bw_mem *m, uint64_t off, void *src, uint64_t len,
+		     struct bw_err *e)
+{
+	if (m->ops->write)
+		return m->ops->write(m, off, src, len, e);
+	return map_copy(m, off, src, len, DMA_BUF_SYNC_WRITE, e);
+}
+
+static int mem_read(struct bw_mem *m, uint64_t off, void *dst, uint64_t len,
+		    struct bw_err *e)
+{
+	if (m->ops->read)
+		return m->ops->read(m, off, dst, len, e);
+	return map_copy(m, off, dst, len, DMA_BUF_SYNC_READ, e);
+}
+
+/* len bytes at off through the CPU access: the pattern of *seed, or zeros. */
+static int write_chunks(struct bw_mem *m, uint64_t off, uint64_t len,
+			const uint64_t *seed, struct bw_err *e)
+{
+	uint8_t *tmp;
+	uint64_t done, n;
+	int ret = 0;
+
+	tmp = calloc(1, BOUNCE);
+	if (!tmp)
+		return bw_fail(e, ENOMEM, "out of memory");
+	for (done = 0; done < len && !ret; done += n) {
+		n = len - done < BOUNCE ? len - done : BOUNCE;
+		if (seed)
+			bw_pattern_fill(tmp, n, done, *seed);
+		ret = mem_write(m, off + done, tmp, n, e);
+	}
+	free(tmp);
+	return ret;
+}
+
+int bw_mem_fill(struct bw_mem *m, uint64_t off, uint64_t len, uint64_t seed,
+		struct bw_err *e)
+{
+	return write_chunks(m, off, len, &seed, e);
+}
+
+int bw_mem_verify(struct bw_mem *m, uint64_t off, uint64_t len, uint64_t seed,
+		  int64_t *bad, struct bw_err *e)
+{
+	uint8_t *tmp;
+	uint64_t done, n;
+	int64_t at;
+	int ret = 0;
+
+	*bad = -1;
+	tmp = malloc(BOUNCE);
+	if (!tmp)
+		return bw_fail(e, ENOMEM, "out of memory");
+	for (done = 0; done < len && !ret; done += n) {
+		n = len - done < BOUNCE ? len - done : BOUNCE;
+		ret = mem_read(m, off + done, tmp, n, e);
+		if (ret)
+			break;
+		at = bw_pattern_check(tmp, n, done, seed);
+		if (at >= 0) {
+			*bad = (int64_t)done + at;
+			break;
+		}
+	}
+	free(tmp);
+	return ret;
+}
+
+int bw_mem_zero(struct bw_mem *m, uint64_t off, uint64_t len, struct bw_err *e)
+{
+	return write_chunks(m, off, len, NULL, e);
 }
 
 /* ------------------------------------------------------------------ */
@@ -292,10 +300,7 @@ struct ibv_mr *bw_mem_reg(struct ibv_pd *pd, struct bw_mem *m,
 	attr.access = access;
 	h = *hints;
 	/* We placed the pages: say where, for kernels that cannot tell. */
-	if (m->node >= 0 && h.policy == IBV_DMA_PATH_AUTO) {
-		h.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
-		h.numa_node = m->node;
-	}
+	tool_hint_node(&h, m->node);
 	attr.hints = &h;
 	attr.choice = &info->choice;
 	attr.source = &info->source;
@@ -362,20 +367,12 @@ static int host_alloc(const struct bw_mem_spec *spec, uint64_t size,
 	return 0;
 }
 
-static void host_free(struct bw_mem *m)
-{
-	bw_mem_unmap(m);
-}
-
 const struct bw_mem_ops bw_mem_host = {
 	.name = "host",
 	.synopsis = "host[:node=N]",
 	.dmabuf = false,
 	.probe = host_probe,
 	.alloc = host_alloc,
-	.free = host_free,
-	.write = bw_mem_map_write,
-	.read = bw_mem_map_read,
 };
 
 /* ------------------------------------------------------------------ */
@@ -465,9 +462,6 @@ const struct bw_mem_ops bw_mem_udmabuf = {
 	.dmabuf = true,
 	.probe = udmabuf_probe,
 	.alloc = udmabuf_alloc,
-	.free = host_free,
-	.write = bw_mem_map_write,
-	.read = bw_mem_map_read,
 };
 
 const struct bw_mem_ops bw_mem_heap = {
@@ -476,7 +470,4 @@ const struct bw_mem_ops bw_mem_heap = {
 	.dmabuf = true,
 	.probe = heap_probe,
 	.alloc = heap_alloc,
-	.free = host_free,
-	.write = bw_mem_map_write,
-	.read = bw_mem_map_read,
 };

@@ -58,8 +58,12 @@ struct bw_mem_ops {
 	int (*probe)(const struct bw_mem_spec *spec, struct bw_err *e);
 	int (*alloc)(const struct bw_mem_spec *spec, uint64_t size,
 		     struct bw_mem *m, struct bw_err *e);
+	/* NULL: bw_mem_unmap() is all there is to free. */
 	void (*free)(struct bw_mem *m);
-	/* CPU access for --check: copy in and out at offset off. */
+	/*
+	 * CPU access for --check: copy in and out at offset off. NULL: through
+	 * the mapping (with DMA_BUF_IOCTL_SYNC around it for dma-bufs).
+	 */
 	int (*write)(struct bw_mem *m, uint64_t off, const void *src,
 		     uint64_t len, struct bw_err *e);
 	int (*read)(struct bw_mem *m, uint64_t off, void *dst, uint64_t len,
@@ -87,11 +91,7 @@ int bw_mem_verify(struct bw_mem *m, uint64_t off, uint64_t len, uint64_t seed,
 		  int64_t *bad, struct bw_err *e);
 int bw_mem_zero(struct bw_mem *m, uint64_t off, uint64_t len, struct bw_err *e);
 
-/* Helpers for mapped backends (host, udmabuf, heap, drm). */
-int bw_mem_map_write(struct bw_mem *m, uint64_t off, const void *src,
-		     uint64_t len, struct bw_err *e);
-int bw_mem_map_read(struct bw_mem *m, uint64_t off, void *dst, uint64_t len,
-		    struct bw_err *e);
+/* The CPU mapping and the dma-buf fd closed (host, udmabuf, heap, drm, cuda). */
 void bw_mem_unmap(struct bw_mem *m);
 
 /* What a registration went through, for the report. */

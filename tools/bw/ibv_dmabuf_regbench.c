@@ -251,10 +251,7 @@ static struct ibv_mr *ex_reg(struct bench *b, struct bw_mem *m, int *err,
 	a.iova = m->iova;
 	a.access = ACCESS;
 	hints = *h;
-	if (m->node >= 0 && h->policy == IBV_DMA_PATH_AUTO) {
-		hints.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
-		hints.numa_node = m->node;
-	}
+	tool_hint_node(&hints, m->node);
 	a.hints = &hints;
 	a.choice = &choice;
 	a.source = &source;
@@ -356,10 +353,7 @@ static void time_step(struct bench *b, struct bw_mem *m, enum method which,
 	int err;
 
 	c->ran = true;
-	if (m->node >= 0 && h.policy == IBV_DMA_PATH_AUTO) {
-		h.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
-		h.numa_node = m->node;
-	}
+	tool_hint_node(&h, m->node);
 	memset(&info, 0, sizeof(info));
 	err = ibv_query_dmabuf(m->fd, &info);
 	if (err)

@@ -265,6 +265,4 @@ const struct bw_mem_ops bw_mem_drm = {
 	.probe = drm_probe,
 	.alloc = drm_alloc,
 	.free = drm_free,
-	.write = bw_mem_map_write,
-	.read = bw_mem_map_read,
 };

@@ -167,6 +167,14 @@ int tool_parse_path(const char *s, struct ibv_dma_path_hints *h)
 	return 0;
 }
 
+void tool_hint_node(struct ibv_dma_path_hints *h, int node)
+{
+	if (node >= 0 && h->policy == IBV_DMA_PATH_AUTO) {
+		h->comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
+		h->numa_node = node;
+	}
+}
+
 int tool_split(char *s, const char **out, int max)
 {
 	int n = 0;

@@ -79,6 +79,12 @@ int tool_parse_long(const char *s, long min, long max, long *out);
 int tool_parse_path(const char *s, struct ibv_dma_path_hints *h);
 
 /*
+ * For the AUTO policy, node (>= 0: where the buffer's pages are known to
+ * be) as h's NUMA hint, for kernels that cannot tell; otherwise h as it is.
+ */
+void tool_hint_node(struct ibv_dma_path_hints *h, int node);
+
+/*
  * Split s in place at commas into out[max] (no empty fields): the count,
  * or -1 when there are more than max or an empty one.
  */

@@ -308,14 +308,6 @@ static int cmd_endpoints(struct opts *o, int argc, char **argv)
 	return 0;
 }
 
-static void apply_node_hint(const struct opts *o, struct ibv_dma_path_hints *h)
-{
-	if (o->node_hint >= 0 && h->policy == IBV_DMA_PATH_AUTO) {
-		h->comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
-		h->numa_node = o->node_hint;
-	}
-}
-
 static int get_source(struct opts *o, struct ibv_dmabuf_info *info, int *fdp)
 {
 	int rc = 0, fd;
@@ -353,7 +345,7 @@ static int cmd_select(struct opts *o, bool explain)
 	rc = get_source(o, &info, &fd);
 	if (rc)
 		goto out;
-	apply_node_hint(o, &hints);
+	tool_hint_node(&hints, o->node_hint);
 	c = calloc(n, sizeof(*c));
 	if (!c) {
 		rc = fail_err("select", ENOMEM);
@@ -478,7 +470,7 @@ static int cmd_reg(struct opts *o)
 		return rc;
 	if (fd == -2)
 		return tool_usage_error("%s", "reg needs --fd N or --create KIND");
-	apply_node_hint(o, &hints);
+	tool_hint_node(&hints, o->node_hint);
 	attr.hints = &hints;
 
 	list = ibv_get_device_list(&num);

@@ -92,10 +92,7 @@ static int reg_buf(struct ctx *c, struct xfer_buf *b, uint64_t len)
 	attr.access = c->access;
 	hints = c->hints;
 	/* We placed the pages: say where, for kernels that cannot tell. */
-	if (b->node >= 0 && hints.policy == IBV_DMA_PATH_AUTO) {
-		hints.comp_mask |= IBV_DMA_PATH_HINTS_NUMA_NODE;
-		hints.numa_node = b->node;
-	}
+	tool_hint_node(&hints, b->node);
 	attr.hints = &hints;
 	attr.choice = &b->choice;
 	attr.source = &b->source;
