@@ -38,11 +38,8 @@
 #include "json.h"
 #include "opts.h"
 
-static const char *const prog = "ibv_dmabuf_regpair";
+static const char prog[] = "ibv_dmabuf_regpair";
 
-#define ACCESS                                                                \
-	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |                   \
-	 IBV_ACCESS_REMOTE_READ)
 #define MAX_SIZES 16
 
 enum method { M_PLAIN, M_EX, M_QUERY, M_COUNT };
@@ -94,43 +91,58 @@ static void usage(FILE *f)
 		prog);
 }
 
+/* regpair's own options: 0, BW_REG_NOT_OWN, or the exit status. */
+static int own_opt(int c, void *tool)
+{
+	struct opts *o = tool;
+
+	switch (c) {
+	case 'x':
+		if (strcmp(optarg, "auto") && strcmp(optarg, "source") &&
+		    strcmp(optarg, "default"))
+			return tool_usage_error("bad --ex '%s' (auto, source or default)",
+						optarg);
+		o->ex = optarg;
+		return 0;
+	case 'q':
+		o->with_query = true;
+		return 0;
+	default:
+		return BW_REG_NOT_OWN;
+	}
+}
+
+static int check(void *tool)
+{
+	const struct opts *o = tool;
+
+	return o->r.dev ? 0 : tool_usage_error("which device? (-d DEV)");
+}
+
+static const struct option own_longopts[] = {
+	{ "ex", required_argument, NULL, 'x' },
+	{ "with-query", no_argument, NULL, 'q' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct bw_reg_tool regpair = {
+	.prog = prog,
+	.sizes = "4K,2M,64M,1G",
+	.budget = 60,
+	.max_sizes = MAX_SIZES,
+	.with_reps = true,
+	.not_dmabuf = "",
+	.longopts = own_longopts,
+	.opt = own_opt,
+	.check = check,
+	.usage = usage,
+};
+
 static int parse(int argc, char **argv, struct opts *o)
 {
-	static const struct option longopts[] = {
-		BW_REG_LONGOPTS,
-		{ "ex", required_argument, NULL, 'x' },
-		{ "with-query", no_argument, NULL, 'q' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c, ret;
-
 	memset(o, 0, sizeof(*o));
-	bw_reg_init(&o->r, prog, "4K,2M,64M,1G", 60);
 	o->ex = "auto";
-	while ((c = getopt_long(argc, argv, BW_REG_SHORTOPTS, longopts,
-				NULL)) != -1) {
-		switch (c) {
-		case 'x':
-			if (strcmp(optarg, "auto") && strcmp(optarg, "source") &&
-			    strcmp(optarg, "default"))
-				return tool_usage_error("bad --ex '%s' (auto, source or default)",
-							optarg);
-			o->ex = optarg;
-			break;
-		case 'q':
-			o->with_query = true;
-			break;
-		default:
-			ret = bw_reg_opt(c, argv, &o->r, usage);
-			if (ret)
-				return ret;
-		}
-	}
-	if (tool_no_more_args(argc, argv))
-		return TOOL_EXIT_USAGE;
-	if (!o->r.dev)
-		return tool_usage_error("which device? (-d DEV)");
-	return bw_reg_finish(&o->r, MAX_SIZES, true, "");
+	return bw_reg_parse(argc, argv, &regpair, &o->r, o);
 }
 
 /* One timed call of method k on m; 0, or an errno with b->error set. */
@@ -163,21 +175,12 @@ static int call(struct bench *b, struct bw_mem *m, enum method k, double *reg,
 		hints.numa_node = -1;
 		hints.policy = strcmp(b->o->ex, "default") ?
 				       IBV_DMA_PATH_AUTO : IBV_DMA_PATH_DEFAULT;
-		a.comp_mask = IBV_REG_DMABUF_MR_EX_HINTS |
-			      IBV_REG_DMABUF_MR_EX_CHOICE;
-		if (!strcmp(b->o->ex, "source"))
-			a.comp_mask |= IBV_REG_DMABUF_MR_EX_SOURCE;
-		a.fd = m->fd;
-		a.length = m->size;
-		a.iova = m->iova;
-		a.access = ACCESS;
-		a.hints = &hints;
-		a.choice = &choice;
-		a.source = &info;
+		bw_mem_ex_attr(m, BW_REG_ACCESS, &hints, &choice, &info,
+			       !strcmp(b->o->ex, "source"), &a);
 	}
 	t0 = bw_now();
 	if (k == M_PLAIN)
-		mr = ibv_reg_dmabuf_mr(b->pd, 0, m->size, m->iova, m->fd, ACCESS);
+		mr = ibv_reg_dmabuf_mr(b->pd, 0, m->size, m->iova, m->fd, BW_REG_ACCESS);
 	else
 		mr = ibv_reg_dmabuf_mr_ex(b->pd, &a);
 	t1 = bw_now();

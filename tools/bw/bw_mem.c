@@ -265,6 +265,25 @@ static void default_endpoint(struct ibv_pd *pd, struct bw_reg_info *info)
 	}
 }
 
+void bw_mem_ex_attr(const struct bw_mem *m, unsigned int access,
+		    const struct ibv_dma_path_hints *hints,
+		    struct ibv_dma_choice *choice,
+		    struct ibv_dmabuf_info *source, bool with_source,
+		    struct ibv_reg_dmabuf_mr_ex_attr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->comp_mask = IBV_REG_DMABUF_MR_EX_HINTS | IBV_REG_DMABUF_MR_EX_CHOICE;
+	if (with_source)
+		a->comp_mask |= IBV_REG_DMABUF_MR_EX_SOURCE;
+	a->fd = m->fd;
+	a->length = m->size;
+	a->iova = m->iova;
+	a->access = access;
+	a->hints = hints;
+	a->choice = choice;
+	a->source = source;
+}
+
 struct ibv_mr *bw_mem_reg(struct ibv_pd *pd, struct bw_mem *m,
 			  unsigned int access,
 			  const struct ibv_dma_path_hints *hints,
@@ -290,20 +309,11 @@ struct ibv_mr *bw_mem_reg(struct ibv_pd *pd, struct bw_mem *m,
 		return mr;
 	}
 	info->dmabuf = true;
-	attr.comp_mask = IBV_REG_DMABUF_MR_EX_HINTS |
-			 IBV_REG_DMABUF_MR_EX_CHOICE |
-			 IBV_REG_DMABUF_MR_EX_SOURCE;
-	attr.fd = m->fd;
-	attr.offset = 0;
-	attr.length = m->size;
-	attr.iova = m->iova;
-	attr.access = access;
 	h = *hints;
 	/* We placed the pages: say where, for kernels that cannot tell. */
 	tool_hint_node(&h, m->node);
-	attr.hints = &h;
-	attr.choice = &info->choice;
-	attr.source = &info->source;
+	bw_mem_ex_attr(m, access, &h, &info->choice, &info->source, true,
+		       &attr);
 	mr = ibv_reg_dmabuf_mr_ex(pd, &attr);
 	if (!mr) {
 		int err = errno;

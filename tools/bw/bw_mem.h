@@ -103,6 +103,16 @@ struct bw_reg_info {
 };
 
 /*
+ * *a for ibv_reg_dmabuf_mr_ex() of all of dma-buf m: hints in, the choice
+ * out, the source description out where with_source asks for it.
+ */
+void bw_mem_ex_attr(const struct bw_mem *m, unsigned int access,
+		    const struct ibv_dma_path_hints *hints,
+		    struct ibv_dma_choice *choice,
+		    struct ibv_dmabuf_info *source, bool with_source,
+		    struct ibv_reg_dmabuf_mr_ex_attr *a);
+
+/*
  * Register m on pd: host memory with ibv_reg_mr(), dma-bufs with
  * ibv_reg_dmabuf_mr_ex() steered by hints (a NUMA hint is added for AUTO
  * when the backend placed the pages). On failure: NULL, errno, reason.

@@ -1,26 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 /* The registration benchmarks' shared options: see bw_regopts.h. */
+#include <stdlib.h>
 #include <string.h>
 #include <infiniband/verbs_ext.h>
 
 #include "bw_regopts.h"
 
-void bw_reg_init(struct bw_reg_opts *o, const char *prog, const char *sizes,
-		 double budget)
-{
-	memset(o, 0, sizeof(*o));
-	o->port = 1;
-	o->mem_text = "udmabuf";
-	o->sizes_text = sizes;
-	o->reps = 100;
-	o->warmup = 2;
-	o->budget = budget;
-	opterr = 0;
-	tool_set_prog(prog);
-}
+static const struct option shared_longopts[] = {
+	TOOL_LONGOPTS_IB_DEV,
+	TOOL_LONGOPT_VERSION,
+	{ "ib-port", required_argument, NULL, 'i' },
+	{ "mem", required_argument, NULL, 'm' },
+	{ "sizes", required_argument, NULL, 'S' },
+	{ "reps", required_argument, NULL, 'n' },
+	{ "budget", required_argument, NULL, 'B' },
+	{ "warmup", required_argument, NULL, 'W' },
+	{ "help", no_argument, NULL, 'h' },
+};
 
-int bw_reg_opt(int c, char **argv, struct bw_reg_opts *o,
-	       void (*usage)(FILE *f))
+#define NR_SHARED (sizeof(shared_longopts) / sizeof(shared_longopts[0]))
+
+/* A shared option: 0, or what getopt's loop returns. */
+static int shared_opt(int c, char **argv, struct bw_reg_opts *o,
+		      void (*usage)(FILE *f))
 {
 	long v;
 
@@ -91,17 +93,63 @@ int bw_reg_parse_sizes(struct bw_reg_opts *o, const char *text, int max,
 	return 0;
 }
 
-int bw_reg_finish(struct bw_reg_opts *o, int max_sizes, bool with_reps,
-		  const char *not_dmabuf)
+/* getopt_long() over the shared options and t's own; then the rest. */
+static int parse_args(int argc, char **argv, const struct bw_reg_tool *t,
+		      const struct option *longopts, struct bw_reg_opts *o,
+		      void *tool)
 {
 	struct bw_err e;
+	int c, ret;
 
+	while ((c = getopt_long(argc, argv, ":d:i:n:Vh", longopts, NULL)) != -1) {
+		ret = t->opt(c, tool);
+		if (ret == BW_REG_NOT_OWN)
+			ret = shared_opt(c, argv, o, t->usage);
+		if (ret)
+			return ret;
+	}
+	if (tool_no_more_args(argc, argv))
+		return TOOL_EXIT_USAGE;
+	ret = t->check ? t->check(tool) : 0;
+	if (ret)
+		return ret;
 	if (bw_mem_parse(o->mem_text, &o->mem, &e))
 		return tool_usage_error("%s", e.msg);
 	if (!o->mem.ops->dmabuf)
 		return tool_usage_error("--mem %s is not a dma-buf%s",
-					o->mem_text, not_dmabuf);
-	return bw_reg_parse_sizes(o, o->sizes_text, max_sizes, with_reps);
+					o->mem_text, t->not_dmabuf);
+	return bw_reg_parse_sizes(o, o->sizes_text, t->max_sizes, t->with_reps);
+}
+
+int bw_reg_parse(int argc, char **argv, const struct bw_reg_tool *t,
+		 struct bw_reg_opts *o, void *tool)
+{
+	struct option *longopts;
+	size_t n = 0;
+	int ret;
+
+	memset(o, 0, sizeof(*o));
+	o->port = 1;
+	o->mem_text = "udmabuf";
+	o->sizes_text = t->sizes;
+	o->reps = 100;
+	o->warmup = 2;
+	o->budget = t->budget;
+	opterr = 0;
+	tool_set_prog(t->prog);
+	while (t->longopts[n].name)
+		n++;
+	/* Shared entries, the tool's, and the { NULL } that ends them. */
+	longopts = calloc(NR_SHARED + n + 1, sizeof(*longopts));
+	if (!longopts) {
+		fprintf(stderr, "%s: out of memory\n", t->prog);
+		return 1;
+	}
+	memcpy(longopts, shared_longopts, sizeof(shared_longopts));
+	memcpy(longopts + NR_SHARED, t->longopts, n * sizeof(*longopts));
+	ret = parse_args(argc, argv, t, longopts, o, tool);
+	free(longopts);
+	return ret;
 }
 
 int bw_reg_open(const struct bw_reg_opts *o, struct bw_dev *dev)

@@ -3,9 +3,10 @@
  * The options the two registration benchmarks share, ibv_dmabuf_regbench
  * (tools/bw) and ibv_dmabuf_regpair (tools/bench): the device and port,
  * --mem (a dma-buf backend), --sizes, -n/--reps, --budget, --warmup, -V and
- * -h; their longopts entries, their getopt cases, the size list (with
+ * -h; their longopts entries and getopt cases, the size list (with
  * regpair's SIZE=REPS), and the opening of memory backend and device.
- * Each tool keeps its own defaults, its own options and its usage text.
+ * Each tool describes its defaults, its own options and checks and its
+ * usage text in a struct bw_reg_tool.
  */
 #ifndef DMP_BW_REGOPTS_H
 #define DMP_BW_REGOPTS_H
@@ -21,24 +22,16 @@
 
 #define BW_REG_MAX_SIZES 24
 
-/* The longopts entries of the shared options, and getopt's short ones. */
-#define BW_REG_LONGOPTS                                        \
-	TOOL_LONGOPTS_IB_DEV,                                  \
-	TOOL_LONGOPT_VERSION,                                  \
-	{ "ib-port", required_argument, NULL, 'i' },           \
-	{ "mem", required_argument, NULL, 'm' },               \
-	{ "sizes", required_argument, NULL, 'S' },             \
-	{ "reps", required_argument, NULL, 'n' },              \
-	{ "budget", required_argument, NULL, 'B' },            \
-	{ "warmup", required_argument, NULL, 'W' },            \
-	{ "help", no_argument, NULL, 'h' }
-#define BW_REG_SHORTOPTS ":d:i:n:Vh"
+/* What both register their buffers for. */
+#define BW_REG_ACCESS                                                         \
+	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |                   \
+	 IBV_ACCESS_REMOTE_READ)
 
 struct bw_reg_opts {
 	const char *dev;		/* -d; NULL: not given */
 	int port;			/* -i (1) */
 	const char *mem_text;		/* --mem as given (udmabuf) */
-	struct bw_mem_spec mem;		/* ... parsed by bw_reg_finish() */
+	struct bw_mem_spec mem;		/* ... parsed */
 	const char *sizes_text;		/* --sizes as given */
 	uint64_t sizes[BW_REG_MAX_SIZES];
 	long size_reps[BW_REG_MAX_SIZES]; /* SIZE=REPS, else reps */
@@ -48,29 +41,35 @@ struct bw_reg_opts {
 	double budget;			/* --budget, seconds */
 };
 
-/*
- * The defaults (device none, port 1, udmabuf, 100 repetitions, 2 warm-up)
- * with the tool's size list and budget; getopt set up (opterr 0) and the
- * program name set for the messages.
- */
-void bw_reg_init(struct bw_reg_opts *o, const char *prog, const char *sizes,
-		 double budget);
+/* What a tool's own option callback answers for an option not its own. */
+#define BW_REG_NOT_OWN 1
+
+/* A benchmark: its defaults, its own options and checks. */
+struct bw_reg_tool {
+	const char *prog;
+	const char *sizes;		/* --sizes by default */
+	double budget;			/* --budget by default */
+	int max_sizes;			/* at most BW_REG_MAX_SIZES */
+	bool with_reps;			/* SIZE=REPS allowed in --sizes */
+	const char *not_dmabuf;		/* after "--mem X is not a dma-buf" */
+	const struct option *longopts;	/* its own, { NULL } last */
+	/* One of its options: 0 (taken), BW_REG_NOT_OWN, or an exit status. */
+	int (*opt)(int c, void *tool);
+	/* After the options, before --mem: 0 or an exit status (may be NULL). */
+	int (*check)(void *tool);
+	void (*usage)(FILE *f);
+};
 
 /*
- * getopt_long()'s answer c that the tool's own switch did not take: 0 when
- * it was a shared option, else tool_getopt_default()'s answer (-1: exit 0,
- * or TOOL_EXIT_USAGE, said) for the tool to return.
+ * The command line: the defaults (device none, port 1, udmabuf, 100
+ * repetitions, 2 warm-up, t's sizes and budget); getopt_long() over the
+ * shared options and t's own (t->opt(c, tool) first); -V, -h and getopt's
+ * errors; no word left over; t->check(tool); --mem parsed and a dma-buf;
+ * the size list (bw_reg_parse_sizes). 0, -1 (exit 0: printed as asked) or
+ * TOOL_EXIT_USAGE (said).
  */
-int bw_reg_opt(int c, char **argv, struct bw_reg_opts *o,
-	       void (*usage)(FILE *f));
-
-/*
- * After the options: --mem parsed and checked to be a dma-buf (not_dmabuf,
- * what follows "--mem X is not a dma-buf" in the message), then the size
- * list. 0, or TOOL_EXIT_USAGE (said).
- */
-int bw_reg_finish(struct bw_reg_opts *o, int max_sizes, bool with_reps,
-		  const char *not_dmabuf);
+int bw_reg_parse(int argc, char **argv, const struct bw_reg_tool *t,
+		 struct bw_reg_opts *o, void *tool);
 
 /*
  * The --sizes list into o->sizes: multiples of 4 KiB up to 64 GiB, at most

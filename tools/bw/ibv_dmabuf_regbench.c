@@ -35,11 +35,8 @@
 #include "json.h"
 #include "opts.h"
 
-static const char *const prog = "ibv_dmabuf_regbench";
+static const char prog[] = "ibv_dmabuf_regbench";
 
-#define ACCESS                                                                \
-	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |                   \
-	 IBV_ACCESS_REMOTE_READ)
 #define MAX_SIZES 24
 
 enum method {
@@ -123,49 +120,66 @@ static void usage(FILE *f)
 		prog);
 }
 
-static int parse(int argc, char **argv, struct opts *o)
+/* regbench's own options: 0, BW_REG_NOT_OWN, or the exit status. */
+static int own_opt(int c, void *tool)
 {
-	static const struct option longopts[] = {
-		BW_REG_LONGOPTS,
-		{ "min-reps", required_argument, NULL, 'M' },
-		{ "path", required_argument, NULL, 'P' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c, ret;
+	struct opts *o = tool;
 
-	memset(o, 0, sizeof(*o));
-	bw_reg_init(&o->r, prog, "4K,64K,2M,64M,1G", 10);
-	o->min_reps = 5;
-	o->policy = "auto";
-	while ((c = getopt_long(argc, argv, BW_REG_SHORTOPTS, longopts,
-				NULL)) != -1) {
-		switch (c) {
-		case 'M':
-			if (tool_parse_long(optarg, 1, 1000000, &o->min_reps))
-				return tool_usage_error("bad --min-reps '%s'", optarg);
-			break;
-		case 'P':
-			o->policy = optarg;
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		default:
-			ret = bw_reg_opt(c, argv, &o->r, usage);
-			if (ret)
-				return ret;
-		}
+	switch (c) {
+	case 'M':
+		if (tool_parse_long(optarg, 1, 1000000, &o->min_reps))
+			return tool_usage_error("bad --min-reps '%s'", optarg);
+		return 0;
+	case 'P':
+		o->policy = optarg;
+		return 0;
+	case 'j':
+		o->json = true;
+		return 0;
+	default:
+		return BW_REG_NOT_OWN;
 	}
-	if (tool_no_more_args(argc, argv))
-		return TOOL_EXIT_USAGE;
+}
+
+/* Before --mem is looked at, as always: --min-reps and --path. */
+static int check(void *tool)
+{
+	struct opts *o = tool;
+
 	if (o->min_reps > o->r.reps)
 		o->min_reps = o->r.reps;
 	if (tool_parse_path(o->policy, &o->hints))
 		return tool_usage_error("bad --path '%s' (auto, default, numa=N or endpoint=N)",
 					o->policy);
-	return bw_reg_finish(&o->r, MAX_SIZES, false,
-			     " (host memory is always measured with ibv_reg_mr)");
+	return 0;
+}
+
+static const struct option own_longopts[] = {
+	{ "min-reps", required_argument, NULL, 'M' },
+	{ "path", required_argument, NULL, 'P' },
+	{ "json", no_argument, NULL, 'j' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct bw_reg_tool regbench = {
+	.prog = prog,
+	.sizes = "4K,64K,2M,64M,1G",
+	.budget = 10,
+	.max_sizes = MAX_SIZES,
+	.with_reps = false,
+	.not_dmabuf = " (host memory is always measured with ibv_reg_mr)",
+	.longopts = own_longopts,
+	.opt = own_opt,
+	.check = check,
+	.usage = usage,
+};
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->min_reps = 5;
+	o->policy = "auto";
+	return bw_reg_parse(argc, argv, &regbench, &o->r, o);
 }
 
 static const char *errno_name(int err)
@@ -194,7 +208,7 @@ typedef struct ibv_mr *(*reg_fn)(struct bench *b, struct bw_mem *m, int *err,
 static struct ibv_mr *do_reg_mr(struct bench *b, struct bw_mem *m, int *err,
 				char *why, size_t len)
 {
-	struct ibv_mr *mr = ibv_reg_mr(b->pd, m->map, m->size, ACCESS);
+	struct ibv_mr *mr = ibv_reg_mr(b->pd, m->map, m->size, BW_REG_ACCESS);
 
 	if (!mr) {
 		*err = errno;
@@ -207,7 +221,7 @@ static struct ibv_mr *do_plain(struct bench *b, struct bw_mem *m, int *err,
 			       char *why, size_t len)
 {
 	struct ibv_mr *mr = ibv_reg_dmabuf_mr(b->pd, 0, m->size, m->iova,
-					      m->fd, ACCESS);
+					      m->fd, BW_REG_ACCESS);
 
 	if (!mr) {
 		*err = errno;
@@ -243,18 +257,10 @@ static struct ibv_mr *ex_reg(struct bench *b, struct bw_mem *m, int *err,
 	 * description only in the +source row, since asking for it makes the
 	 * kernel walk the buffer even where the choice does not need it.
 	 */
-	a.comp_mask = IBV_REG_DMABUF_MR_EX_HINTS | IBV_REG_DMABUF_MR_EX_CHOICE;
-	if (keep == KEEP_SOURCE)
-		a.comp_mask |= IBV_REG_DMABUF_MR_EX_SOURCE;
-	a.fd = m->fd;
-	a.length = m->size;
-	a.iova = m->iova;
-	a.access = ACCESS;
 	hints = *h;
 	tool_hint_node(&hints, m->node);
-	a.hints = &hints;
-	a.choice = &choice;
-	a.source = &source;
+	bw_mem_ex_attr(m, BW_REG_ACCESS, &hints, &choice, &source,
+		       keep == KEEP_SOURCE, &a);
 	mr = ibv_reg_dmabuf_mr_ex(b->pd, &a);
 	if (!mr) {
 		*err = errno;
