@@ -115,6 +115,56 @@ def test_regbench_usage_errors(regbench, args, frag):
     one_line(run([regbench] + args), frag, rc=2)
 
 
+@pytest.fixture(scope="module")
+def regpair(build_dir):
+    path = os.path.join(build_dir, "tools/bench/ibv_dmabuf_regpair")
+    if not os.access(path, os.X_OK):
+        pytest.skip(f"{path} is not built (cmake -S . -B build && cmake --build build)")
+    return path
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--sizes", "4K=0"], "bad repetitions '0'"),
+    (["--sizes", "4K=x"], "bad repetitions 'x'"),
+    (["--sizes", "4K="], "bad repetitions ''"),
+    (["--sizes", "2M,4K=1000001"], "bad repetitions '1000001'"),
+    (["--sizes", "3000=2"], "bad size '3000' (multiples of 4 KiB, up to 64 GiB)"),
+    (["--sizes", "=2"], "bad size '' (multiples of 4 KiB, up to 64 GiB)"),
+    (["--sizes", ",".join(["4K=2"] * 17)], "more than 16 sizes in '"
+     + ",".join(["4K=2"] * 17) + "'"),
+    (["--sizes", ",,"], "no sizes in ',,'"),
+    (["--mem", "host"], "--mem host is not a dma-buf"),
+    (["--ex", "both"], "bad --ex 'both' (auto, source or default)"),
+    (["-n", "0"], "bad --reps '0'"),
+])
+def test_regpair_sizes_and_options(regpair, args, msg):
+    """regpair's SIZE=REPS list and options, through bw_regopts.c as regbench's are."""
+    line = one_line(run([regpair, "-d", "nosuchdev0"] + args), msg, rc=2)
+    assert line == f"ibv_dmabuf_regpair: {msg} (see --help)", line
+
+
+def test_regpair_needs_a_device(regpair):
+    line = one_line(run([regpair, "--sizes", "4K=3"]), "which device?", rc=2)
+    assert line == "ibv_dmabuf_regpair: which device? (-d DEV) (see --help)", line
+
+
+@pytest.mark.parametrize("sizes", ["4K=3,2M", "4K,64G=1", ",,8KiB=1000000,,"])
+def test_regpair_good_sizes_pass_the_parser(regpair, sizes):
+    """A good list is no usage error: the run goes on to the memory backend and the device,
+    which fail here (no udmabuf on the host, or no device nosuchdev0): status 1."""
+    r = run([regpair, "-d", "nosuchdev0", "--sizes", sizes])
+    line = one_line(r, "ibv_dmabuf_regpair: ", rc=1)
+    assert "(see --help)" not in line, line
+
+
+@pytest.mark.parametrize("sizes", ["4K=3", "4K,2M=1"])
+def test_regbench_has_no_size_reps(regbench, sizes):
+    line = one_line(run([regbench, "--sizes", sizes]), "bad size", rc=2)
+    bad = sizes.split(",")[-1]
+    assert line == (f"ibv_dmabuf_regbench: bad size '{bad}' (multiples of 4 KiB, up to 64 GiB)"
+                    " (see --help)"), line
+
+
 @pytest.mark.parametrize("rel", ["bw/ibv_dmabuf_bw", "bw/ibv_dmabuf_regbench",
                                  "bench/ibv_dmabuf_regpair"])
 def test_shared_option_tail(build_dir, rel):

@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * What the registration benchmarks share (tools/bw/bw_regopts.c): the size
+ * list with and without SIZE=REPS, its bad forms and limits, each with the
+ * exact message; the command line through bw_reg_parse() (defaults, the
+ * tool's own options and check, the order of the checks); and two helpers
+ * of tools/bw and tools/common that the tools now share: tool_hint_node()
+ * and bw_mem's chunked CPU access (fill, verify, zero) on host memory.
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "bw_regopts.h"
+
+static char err[2048];
+static int saved_fd = -1;
+static FILE *err_file;
+
+/* stderr into err[] between capture() and captured(). */
+static void capture(void)
+{
+	fflush(stderr);
+	err_file = tmpfile();
+	saved_fd = dup(2);
+	if (!err_file || saved_fd < 0 || dup2(fileno(err_file), 2) < 0) {
+		perror("capture");
+		exit(1);
+	}
+}
+
+static const char *captured(void)
+{
+	size_t n;
+
+	fflush(stderr);
+	dup2(saved_fd, 2);
+	close(saved_fd);
+	rewind(err_file);
+	n = fread(err, 1, sizeof(err) - 1, err_file);
+	err[n] = 0;
+	fclose(err_file);
+	return err;
+}
+
+/* bw_reg_parse_sizes() with o->reps 100: its return, message in err[]. */
+static int sizes(struct bw_reg_opts *o, const char *text, int max,
+		 bool with_reps)
+{
+	int ret;
+
+	memset(o, 0, sizeof(*o));
+	o->reps = 100;
+	capture();
+	ret = bw_reg_parse_sizes(o, text, max, with_reps);
+	captured();
+	return ret;
+}
+
+#define BAD_SIZES(text, max, with_reps, msg)                                  \
+	do {                                                                  \
+		struct bw_reg_opts _o;                                        \
+		CHECK_INT(sizes(&_o, text, max, with_reps), TOOL_EXIT_USAGE); \
+		CHECK_STR(err, "test_bw_regopts: " msg " (see --help)\n");    \
+	} while (0)
+
+static void size_reps(void)
+{
+	struct bw_reg_opts o;
+
+	CHECK_INT(sizes(&o, "4K=3,2M,64M=7", 16, true), 0);
+	CHECK_STR(err, "");
+	CHECK_INT(o.nsizes, 3);
+	CHECK_INT(o.sizes[0], 4096);
+	CHECK_INT(o.sizes[1], 2 << 20);
+	CHECK_INT(o.sizes[2], 64 << 20);
+	CHECK_INT(o.size_reps[0], 3);
+	CHECK_INT(o.size_reps[1], 100);
+	CHECK_INT(o.size_reps[2], 7);
+}
+
+static void size_reps_bounds(void)
+{
+	struct bw_reg_opts o;
+
+	/* The bounds of REPS, suffixes, empty fields skipped. */
+	CHECK_INT(sizes(&o, ",,8KiB=1000000,,0x2000,64G=2,", 16, true), 0);
+	CHECK_STR(err, "");
+	CHECK_INT(o.nsizes, 3);
+	CHECK_INT(o.sizes[0], 8192);
+	CHECK_INT(o.size_reps[0], 1000000);
+	CHECK_INT(o.sizes[1], 8192);
+	CHECK_INT(o.size_reps[1], 100);
+	CHECK_INT(o.sizes[2], 64ULL << 30);
+	CHECK_INT(o.size_reps[2], 2);
+}
+
+static void size_reps_bad(void)
+{
+	BAD_SIZES("4K=0", 16, true, "bad repetitions '0'");
+	BAD_SIZES("4K=", 16, true, "bad repetitions ''");
+	BAD_SIZES("4K=x", 16, true, "bad repetitions 'x'");
+	BAD_SIZES("4K=-1", 16, true, "bad repetitions '-1'");
+	BAD_SIZES("4K=1000001", 16, true, "bad repetitions '1000001'");
+	BAD_SIZES("4K==3", 16, true, "bad repetitions '=3'");
+	BAD_SIZES("4K=2=3", 16, true, "bad repetitions '2=3'");
+	/* The count is read first; the size without it is what is named. */
+	BAD_SIZES("3000=2", 16, true, "bad size '3000' (multiples of 4 KiB, up to 64 GiB)");
+	BAD_SIZES("=3", 16, true, "bad size '' (multiples of 4 KiB, up to 64 GiB)");
+	BAD_SIZES("4K,1Q=2", 16, true, "bad size '1Q' (multiples of 4 KiB, up to 64 GiB)");
+	BAD_SIZES("65G=1", 16, true, "bad size '65G' (multiples of 4 KiB, up to 64 GiB)");
+}
+
+static void sizes_plain(void)
+{
+	struct bw_reg_opts o;
+
+	CHECK_INT(sizes(&o, "4K,64K", 24, false), 0);
+	CHECK_INT(o.nsizes, 2);
+	CHECK_INT(o.size_reps[1], 100);
+	/* Without SIZE=REPS the '=' is part of a bad size. */
+	BAD_SIZES("4K=3", 24, false, "bad size '4K=3' (multiples of 4 KiB, up to 64 GiB)");
+	BAD_SIZES("0", 24, false, "bad size '0' (multiples of 4 KiB, up to 64 GiB)");
+	BAD_SIZES("3000", 24, false, "bad size '3000' (multiples of 4 KiB, up to 64 GiB)");
+	BAD_SIZES("-4K", 24, false, "bad size '-4K' (multiples of 4 KiB, up to 64 GiB)");
+	BAD_SIZES("", 24, false, "no sizes in ''");
+	BAD_SIZES(",,", 16, true, "no sizes in ',,'");
+}
+
+static void sizes_limit(void)
+{
+	char list[256] = "4K", plain[256] = "4K";
+	struct bw_reg_opts o;
+	int i;
+
+	for (i = 1; i < 16; i++)
+		strcat(list, ",4K=2");
+	CHECK_INT(sizes(&o, list, 16, true), 0);
+	CHECK_INT(o.nsizes, 16);
+	strcat(list, ",8K");
+	CHECK_INT(sizes(&o, list, 16, true), TOOL_EXIT_USAGE);
+	CHECK_HAS(err, "test_bw_regopts: more than 16 sizes in '4K,4K=2,");
+	for (i = 1; i < 24; i++)
+		strcat(plain, ",4K");
+	CHECK_INT(sizes(&o, plain, 24, false), 0);
+	CHECK_INT(o.nsizes, 24);
+	strcat(plain, ",4K");
+	CHECK_INT(sizes(&o, plain, 24, false), TOOL_EXIT_USAGE);
+	CHECK_HAS(err, "more than 24 sizes");
+	/* No tool gets more room than the arrays have. */
+	CHECK_INT(sizes(&o, plain, 99, false), TOOL_EXIT_USAGE);
+	CHECK_HAS(err, "more than 24 sizes");
+}
+
+/* A tool of the test's own: --flag, and a check that can refuse. */
+struct fake {
+	struct bw_reg_opts r;
+	bool flag;
+	int checked;
+	int refuse;
+};
+
+static int fake_opt(int c, void *tool)
+{
+	struct fake *f = tool;
+
+	if (c != 'f')
+		return BW_REG_NOT_OWN;
+	f->flag = true;
+	return 0;
+}
+
+static int fake_check(void *tool)
+{
+	struct fake *f = tool;
+
+	f->checked++;
+	return f->refuse ? tool_usage_error("refused by the tool") : 0;
+}
+
+static void fake_usage(FILE *f)
+{
+	fprintf(f, "Usage: fake\n");
+}
+
+static const struct option fake_longopts[] = {
+	{ "flag", no_argument, NULL, 'f' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct bw_reg_tool fake_tool = {
+	.prog = "fake",
+	.sizes = "4K,8K",
+	.budget = 7,
+	.max_sizes = 4,
+	.with_reps = true,
+	.not_dmabuf = " (a note)",
+	.longopts = fake_longopts,
+	.opt = fake_opt,
+	.check = fake_check,
+	.usage = fake_usage,
+};
+
+static int parse(struct fake *f, int refuse, ...)
+{
+	char *argv[16] = { "fake" };
+	va_list ap;
+	int argc = 1, ret;
+
+	va_start(ap, refuse);
+	while ((argv[argc] = va_arg(ap, char *)))
+		argc++;
+	va_end(ap);
+	memset(f, 0, sizeof(*f));
+	f->refuse = refuse;
+	optind = 0;
+	capture();
+	ret = bw_reg_parse(argc, argv, &fake_tool, &f->r, f);
+	captured();
+	tool_set_prog("test_bw_regopts");
+	return ret;
+}
+
+static void command_line(void)
+{
+	struct fake f;
+
+	CHECK_INT(parse(&f, 0, NULL), 0);
+	CHECK_STR(err, "");
+	CHECK(f.r.dev == NULL && !f.flag && f.checked == 1);
+	CHECK_INT(f.r.port, 1);
+	CHECK_STR(f.r.mem_text, "udmabuf");
+	CHECK(f.r.mem.ops == &bw_mem_udmabuf);
+	CHECK_INT(f.r.reps, 100);
+	CHECK_INT(f.r.warmup, 2);
+	CHECK(f.r.budget == 7);
+	CHECK_INT(f.r.nsizes, 2);
+
+	CHECK_INT(parse(&f, 0, "-d", "rxe0", "-i", "2", "--flag", "--mem",
+			"heap:node=1", "--sizes", "2M=5,4K", "-n", "9",
+			"--budget", "3", "--warmup", "0", NULL), 0);
+	CHECK_STR(err, "");
+	CHECK_STR(f.r.dev, "rxe0");
+	CHECK_INT(f.r.port, 2);
+	CHECK(f.flag);
+	CHECK(f.r.mem.ops == &bw_mem_heap && f.r.mem.node == 1);
+	CHECK_INT(f.r.reps, 9);
+	CHECK_INT(f.r.warmup, 0);
+	CHECK(f.r.budget == 3);
+	CHECK_INT(f.r.nsizes, 2);
+	CHECK_INT(f.r.size_reps[0], 5);
+	CHECK_INT(f.r.size_reps[1], 9); /* -n, whatever its place */
+
+	/* Each refusal is one line; the first problem wins. */
+	CHECK_INT(parse(&f, 0, "--reps", "0", "--bogus", NULL), 2);
+	CHECK_STR(err, "fake: bad --reps '0' (see --help)\n");
+	CHECK_INT(parse(&f, 0, "--bogus", "--reps", "0", NULL), 2);
+	CHECK_STR(err, "fake: unknown option '--bogus' (see --help)\n");
+	CHECK_INT(parse(&f, 0, "--budget", "86401", NULL), 2);
+	CHECK_STR(err, "fake: bad --budget '86401' (seconds) (see --help)\n");
+	CHECK_INT(parse(&f, 0, "--warmup", "1001", NULL), 2);
+	CHECK_STR(err, "fake: bad --warmup '1001' (see --help)\n");
+	CHECK_INT(parse(&f, 0, "-i", "0", NULL), 2);
+	CHECK_STR(err, "fake: bad --ib-port '0' (see --help)\n");
+	CHECK_INT(parse(&f, 0, "--sizes", NULL), 2);
+	CHECK_STR(err, "fake: option '--sizes' needs a value (see --help)\n");
+	/* Words left over come before the tool's check, --mem and sizes. */
+	CHECK_INT(parse(&f, 1, "--mem", "gpu", "extra", NULL), 2);
+	CHECK_STR(err, "fake: unexpected argument 'extra' (see --help)\n");
+	CHECK_INT(f.checked, 0);
+	/* The tool's check before --mem, --mem before the sizes. */
+	CHECK_INT(parse(&f, 1, "--mem", "gpu", NULL), 2);
+	CHECK_STR(err, "fake: refused by the tool (see --help)\n");
+	CHECK_INT(parse(&f, 0, "--mem", "gpu", "--sizes", "0", NULL), 2);
+	CHECK_STR(err, "fake: unknown memory backend 'gpu' (host, udmabuf, heap, drm, cuda) (see --help)\n");
+	CHECK_INT(parse(&f, 0, "--mem", "host", "--sizes", "0", NULL), 2);
+	CHECK_STR(err, "fake: --mem host is not a dma-buf (a note) (see --help)\n");
+	CHECK_INT(parse(&f, 0, "--sizes", "4K,4K,4K,4K,4K", NULL), 2);
+	CHECK_STR(err, "fake: more than 4 sizes in '4K,4K,4K,4K,4K' (see --help)\n");
+	/* --help and --version: exit 0, nothing on stderr. */
+	fflush(stdout);
+	CHECK_INT(parse(&f, 0, "--help", NULL), -1);
+	CHECK_STR(err, "");
+}
+
+static void hint_node(void)
+{
+	struct ibv_dma_path_hints h;
+
+	CHECK_INT(tool_parse_path("auto", &h), 0);
+	tool_hint_node(&h, 3);
+	CHECK(h.comp_mask & IBV_DMA_PATH_HINTS_NUMA_NODE);
+	CHECK_INT(h.numa_node, 3);
+	CHECK_INT(tool_parse_path("auto", &h), 0);
+	tool_hint_node(&h, -1);
+	CHECK_INT(h.comp_mask, 0);
+	CHECK_INT(h.numa_node, -1);
+	/* An explicit policy is the caller's: no node added. */
+	CHECK_INT(tool_parse_path("default", &h), 0);
+	tool_hint_node(&h, 3);
+	CHECK_INT(h.comp_mask, 0);
+	CHECK_INT(h.numa_node, -1);
+}
+
+/* bw_mem's chunked fill / verify / zero through host memory's mapping. */
+static void mem_cpu_access(void)
+{
+	struct bw_mem_spec spec;
+	uint64_t len = (3 << 20) + 5, off = 4097;
+	struct bw_mem m;
+	struct bw_err e;
+	int64_t bad = 7;
+	uint64_t i;
+
+	CHECK_INT(bw_mem_parse("host", &spec, &e), 0);
+	CHECK_INT(bw_mem_alloc(&spec, 4 << 20, &m, &e), 0);
+	if (!m.map)
+		return;
+	memset(m.map, 0xa5, m.size);
+	CHECK_INT(bw_mem_fill(&m, off, len, 1, &e), 0);
+	CHECK_INT(bw_mem_verify(&m, off, len, 1, &bad, &e), 0);
+	CHECK_INT(bad, -1);
+	CHECK_INT(bw_mem_verify(&m, off, len, 2, &bad, &e), 0);
+	CHECK_INT(bad, 0);
+	CHECK_INT(m.map[off - 1], 0xa5);
+	CHECK_INT(m.map[off + len], 0xa5);
+	/* A difference beyond the first 1 MiB chunk. */
+	m.map[off + (1 << 20) + 5] ^= 0x40;
+	CHECK_INT(bw_mem_verify(&m, off, len, 1, &bad, &e), 0);
+	CHECK_INT(bad, (1 << 20) + 5);
+	CHECK_INT(bw_mem_zero(&m, off, len, &e), 0);
+	for (i = 0; i < len && !m.map[off + i]; i++)
+		;
+	CHECK_INT(i, len);
+	CHECK_INT(m.map[off + len], 0xa5);
+	/* Beyond the buffer: refused, nothing written. */
+	CHECK_INT(bw_mem_fill(&m, m.size - 4, 8, 1, &e), ERANGE);
+	CHECK_HAS(e.msg, "CPU access beyond the buffer");
+	CHECK_INT(m.map[m.size - 4], 0xa5);
+	bw_mem_free(&m);
+	CHECK(m.ops == NULL);
+}
+
+int main(void)
+{
+	tool_set_prog("test_bw_regopts");
+	RUN(size_reps);
+	RUN(size_reps_bounds);
+	RUN(size_reps_bad);
+	RUN(sizes_plain);
+	RUN(sizes_limit);
+	RUN(command_line);
+	RUN(hint_node);
+	RUN(mem_cpu_access);
+	return test_report();
+}
