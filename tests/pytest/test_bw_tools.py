@@ -28,8 +28,8 @@ import bwwire
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _tool(build_dir, name):
-    path = os.path.join(build_dir, "tools/bw", name)
+def _tool(build_dir, name, folder="tools/bw"):
+    path = os.path.join(build_dir, folder, name)
     if not os.access(path, os.X_OK):
         pytest.skip(f"{path} is not built (cmake -S . -B build && cmake --build build)")
     return path
@@ -117,10 +117,7 @@ def test_regbench_usage_errors(regbench, args, frag):
 
 @pytest.fixture(scope="module")
 def regpair(build_dir):
-    path = os.path.join(build_dir, "tools/bench/ibv_dmabuf_regpair")
-    if not os.access(path, os.X_OK):
-        pytest.skip(f"{path} is not built (cmake -S . -B build && cmake --build build)")
-    return path
+    return _tool(build_dir, "ibv_dmabuf_regpair", "tools/bench")
 
 
 @pytest.mark.parametrize("args,msg", [

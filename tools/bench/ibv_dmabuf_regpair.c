@@ -138,13 +138,6 @@ static const struct bw_reg_tool regpair = {
 	.usage = usage,
 };
 
-static int parse(int argc, char **argv, struct opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->ex = "auto";
-	return bw_reg_parse(argc, argv, &regpair, &o->r, o);
-}
-
 /* One timed call of method k on m; 0, or an errno with b->error set. */
 static int call(struct bench *b, struct bw_mem *m, enum method k, double *reg,
 		double *dereg)
@@ -296,13 +289,13 @@ static void json_size(struct bench *b, struct json *j, int si, int err)
 int main(int argc, char **argv)
 {
 	static struct bench b;
-	struct opts o;
+	struct opts o = { .ex = "auto" };
 	struct bw_err e;
 	struct json j;
 	long most = 0;
 	int ret, si, k, failed = 0;
 
-	ret = parse(argc, argv, &o);
+	ret = bw_reg_parse(argc, argv, &regpair, &o.r, &o);
 	if (ret)
 		return ret < 0 ? 0 : ret;
 	b.o = &o;

@@ -174,14 +174,6 @@ static const struct bw_reg_tool regbench = {
 	.usage = usage,
 };
 
-static int parse(int argc, char **argv, struct opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->min_reps = 5;
-	o->policy = "auto";
-	return bw_reg_parse(argc, argv, &regbench, &o->r, o);
-}
-
 static const char *errno_name(int err)
 {
 	switch (err) {
@@ -658,12 +650,12 @@ static void print_json(struct bench *b)
 int main(int argc, char **argv)
 {
 	static struct bench b;
-	struct opts o;
+	struct opts o = { .min_reps = 5, .policy = "auto" };
 	char path[320];
 	struct stat st;
 	int ret, si;
 
-	ret = parse(argc, argv, &o);
+	ret = bw_reg_parse(argc, argv, &regbench, &o.r, &o);
 	if (ret)
 		return ret < 0 ? 0 : ret;
 	b.o = &o;
