@@ -262,6 +262,12 @@ int vext_policy_rank(const struct vext_topo *t,
 		     const struct ibv_dma_path_hints *hints,
 		     const struct vext_ep *eps, size_t nr_eps,
 		     struct ibv_dma_choice *out, size_t *nr_out);
+/* The same choice with no reason written (a caller that writes its own). */
+int vext_policy_rank_unexplained(const struct vext_topo *t,
+				 const struct ibv_dmabuf_info *src,
+				 const struct ibv_dma_path_hints *hints,
+				 const struct vext_ep *eps, size_t nr_eps,
+				 struct ibv_dma_choice *out, size_t *nr_out);
 /* 0, or EXDEV/EOPNOTSUPP with the reason if a head choice can't be used. */
 int vext_choice_check(const struct ibv_dma_choice *c);
 /* Sort devices' best choices, spread ties by key. */

@@ -232,8 +232,17 @@ struct ibv_mr *_ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 		w->info.numa_node = -1;
 		w->info.size = size;
 	}
-	ret = vext_policy_rank(t, &w->info, &hints, cur, nr_eps, &w->choice,
-			       &n);
+	/*
+	 * Undescribed, with an endpoint to use: the reason is the one of
+	 * vext_reason_only_endpoint(), and the ranking's own is not written
+	 * (formatting it cost more than the choice).
+	 */
+	if (described || !usable)
+		ret = vext_policy_rank(t, &w->info, &hints, cur, nr_eps,
+				       &w->choice, &n);
+	else
+		ret = vext_policy_rank_unexplained(t, &w->info, &hints, cur,
+						   nr_eps, &w->choice, &n);
 	if (ret)
 		goto fail;
 	ret = vext_choice_check(&w->choice);
