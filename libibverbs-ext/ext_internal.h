@@ -63,6 +63,11 @@ struct vext_ep {
 struct vext_ibdev {
 	char name[IBV_EXT_NAME_LEN];
 	int uverbs;			/* uverbsN of the device, -1 none */
+	/*
+	 * Its uverbs device node when the topology was read (live tree,
+	 * /dev/infiniband on devtmpfs): inode and device number, 0 unknown.
+	 */
+	uint64_t node_ino, node_rdev;
 	const struct vext_provider *prov; /* the backend that drives it */
 	uint32_t driver_id;		/* RDMA_DRIVER_* where a backend needs it */
 	const struct vext_pci *pci;	/* own function, or netdev's parent */
@@ -165,6 +170,18 @@ struct vext_dev_key {
  */
 int vext_dev_get(const struct vext_dev_key *key, struct vext_topo **tp,
 		 const struct vext_ibdev **dp);
+/*
+ * vext_dev_get() for the device of an open context: the cached topology,
+ * unlisted, when the context's command fd is the device node the topology
+ * recorded for that device (vext_same_node()); else vext_dev_get().
+ */
+int vext_dev_get_ctx(struct ibv_context *ctx, struct vext_topo **tp,
+		     const struct vext_ibdev **dp);
+/* Is the open @fd the node of @dev recorded when its topology was read? */
+bool vext_same_node(const struct vext_ibdev *dev, int fd);
+/* Record the node at @path (on devtmpfs) as @dev's; 0 when unknown. */
+void vext_record_node(struct vext_ibdev *dev, const char *path);
+
 /* The device of key in t, NULL if it has none; the name key stands for. */
 const struct vext_ibdev *vext_topo_find(const struct vext_topo *t,
 					const struct vext_dev_key *key);
@@ -245,6 +262,12 @@ int vext_policy_rank(const struct vext_topo *t,
 		     const struct ibv_dma_path_hints *hints,
 		     const struct vext_ep *eps, size_t nr_eps,
 		     struct ibv_dma_choice *out, size_t *nr_out);
+/* The same choice with no reason written (a caller that writes its own). */
+int vext_policy_rank_unexplained(const struct vext_topo *t,
+				 const struct ibv_dmabuf_info *src,
+				 const struct ibv_dma_path_hints *hints,
+				 const struct vext_ep *eps, size_t nr_eps,
+				 struct ibv_dma_choice *out, size_t *nr_out);
 /* 0, or EXDEV/EOPNOTSUPP with the reason if a head choice can't be used. */
 int vext_choice_check(const struct ibv_dma_choice *c);
 /* Sort devices' best choices, spread ties by key. */
@@ -268,6 +291,8 @@ int vext_parse_fdinfo(const char *text, struct ibv_dmabuf_info *info);
 struct dma_buf_describe;
 struct dma_buf_range;
 int vext_kernel_describe(int fd, struct ibv_dmabuf_info *info);
+/* The description a choice needs (no exporter name where the kernel describes). */
+int vext_describe_for_choice(int fd, struct ibv_dmabuf_info *info);
 void vext_describe_to_info(const struct dma_buf_describe *d,
 			   const struct dma_buf_range *r, size_t n,
 			   struct ibv_dmabuf_info *info);

@@ -322,11 +322,11 @@ static int check_node(const struct vext_topo *t, int node, const char *what)
 	return 0;
 }
 
-int vext_policy_rank(const struct vext_topo *t,
-		     const struct ibv_dmabuf_info *src,
-		     const struct ibv_dma_path_hints *hints,
-		     const struct vext_ep *eps, size_t nr_eps,
-		     struct ibv_dma_choice *out, size_t *nr_out)
+static int policy_rank(const struct vext_topo *t,
+		       const struct ibv_dmabuf_info *src,
+		       const struct ibv_dma_path_hints *hints,
+		       const struct vext_ep *eps, size_t nr_eps,
+		       struct ibv_dma_choice *out, size_t *nr_out, bool words)
 {
 	static const struct ibv_dma_path_hints auto_hints;
 	const struct ibv_dma_path_hints *h = hints ? hints : &auto_hints;
@@ -359,7 +359,8 @@ int vext_policy_rank(const struct vext_topo *t,
 	}
 
 	build_src(t, src, h, &v, &src_flags);
-	vext_reason_source(&v);
+	if (words)
+		vext_reason_source(&v);
 
 	/* On the heap: a library call keeps its stack small. */
 	r = calloc(nr_eps, sizeof(*r));
@@ -446,13 +447,34 @@ int vext_policy_rank(const struct vext_topo *t,
 			lead = "explicit request: chose ";
 		else if (i == 0 && (choice_flags & IBV_DMA_CHOICE_TIED))
 			lead = "tie spread by key: chose ";
-		vext_reason_explain(&v, &out[i], &r[i].s, lead,
-			has_runner ? &r[1].c : NULL, &r[1].s);
+		if (words)
+			vext_reason_explain(&v, &out[i], &r[i].s, lead,
+					    has_runner ? &r[1].c : NULL, &r[1].s);
+		else
+			out[i].reason[0] = '\0';
 	}
 	*nr_out = nr_eps;
 out:
 	free(r);
 	return ret;
+}
+
+int vext_policy_rank(const struct vext_topo *t,
+		     const struct ibv_dmabuf_info *src,
+		     const struct ibv_dma_path_hints *hints,
+		     const struct vext_ep *eps, size_t nr_eps,
+		     struct ibv_dma_choice *out, size_t *nr_out)
+{
+	return policy_rank(t, src, hints, eps, nr_eps, out, nr_out, true);
+}
+
+int vext_policy_rank_unexplained(const struct vext_topo *t,
+				 const struct ibv_dmabuf_info *src,
+				 const struct ibv_dma_path_hints *hints,
+				 const struct vext_ep *eps, size_t nr_eps,
+				 struct ibv_dma_choice *out, size_t *nr_out)
+{
+	return policy_rank(t, src, hints, eps, nr_eps, out, nr_out, false);
 }
 
 static void score_of_choice(const struct ibv_dma_choice *c, struct vext_score *s)

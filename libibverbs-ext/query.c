@@ -188,3 +188,31 @@ int ibv_query_dmabuf(int fd, struct ibv_dmabuf_info *info)
 		info->inode = st.st_ino;
 	return ret;
 }
+
+/*
+ * What a registration's choice needs of a buffer: the kernel's description
+ * alone, when the exporter gives one. fdinfo, read only for the exporter's
+ * name, costs a procfs open per call (more than a small registration under
+ * TCG); the name matters only where the kernel cannot describe the buffer,
+ * and then this is ibv_query_dmabuf(). @fd is known to be a dma-buf.
+ */
+int vext_describe_for_choice(int fd, struct ibv_dmabuf_info *info)
+{
+	struct stat st;
+	int ret;
+
+	memset(info, 0, sizeof(*info));
+	info->numa_node = -1;
+	ret = vext_kernel_describe(fd, info);
+	if (!ret && info->origin == IBV_DMABUF_ORIGIN_KERNEL) {
+		/* The spread key of ties, as ibv_query_dmabuf() gives it. */
+		if (fstat(fd, &st))
+			return vext_err(errno, "fd %d: %s", fd, strerror(errno));
+		info->inode = st.st_ino;
+		return 0;
+	}
+	if (ret && ret != ENOTTY)
+		return ret;
+	memset(info, 0, sizeof(*info));
+	return ibv_query_dmabuf(fd, info);
+}

@@ -165,7 +165,6 @@ struct ibv_mr *_ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 	struct ibv_dma_path_hints hints = { 0 };
 	struct vext_ep *cur = NULL;
 	struct reg_work *w = NULL;
-	struct vext_dev_key key = { 0 };
 	const struct vext_ibdev *dev;
 	struct vext_topo *t = NULL;
 	struct ibv_mr *mr = NULL;
@@ -200,8 +199,7 @@ struct ibv_mr *_ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 	}
 
 	/* The device by its uverbs index: a rename does not lose it. */
-	key.device = pd->context->device;
-	ret = vext_dev_get(&key, &t, &dev);
+	ret = vext_dev_get_ctx(pd->context, &t, &dev);
 	if (ret)
 		goto fail;
 	name = dev->name;
@@ -223,7 +221,10 @@ struct ibv_mr *_ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 	if (usable > 1 || (attr->comp_mask & IBV_REG_DMABUF_MR_EX_SOURCE) ||
 	    hints.policy == IBV_DMA_PATH_ENDPOINT ||
 	    hints.policy == IBV_DMA_PATH_NUMA) {
-		ret = ibv_query_dmabuf(attr->fd, &w->info);
+		/* Asked back: the whole description, exporter name included. */
+		ret = attr->comp_mask & IBV_REG_DMABUF_MR_EX_SOURCE ?
+			      ibv_query_dmabuf(attr->fd, &w->info) :
+			      vext_describe_for_choice(attr->fd, &w->info);
 		if (ret)
 			goto fail;
 		described = true;
@@ -231,8 +232,17 @@ struct ibv_mr *_ibv_reg_dmabuf_mr_ex(struct ibv_pd *pd,
 		w->info.numa_node = -1;
 		w->info.size = size;
 	}
-	ret = vext_policy_rank(t, &w->info, &hints, cur, nr_eps, &w->choice,
-			       &n);
+	/*
+	 * Undescribed, with an endpoint to use: the reason is the one of
+	 * vext_reason_only_endpoint(), and the ranking's own is not written
+	 * (formatting it cost more than the choice).
+	 */
+	if (described || !usable)
+		ret = vext_policy_rank(t, &w->info, &hints, cur, nr_eps,
+				       &w->choice, &n);
+	else
+		ret = vext_policy_rank_unexplained(t, &w->info, &hints, cur,
+						   nr_eps, &w->choice, &n);
 	if (ret)
 		goto fail;
 	ret = vext_choice_check(&w->choice);

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 
 #include "ext_internal.h"
 
@@ -192,11 +194,53 @@ void vext_parse_uverbs(struct vext_topo *t)
 				  "class/infiniband_verbs/%s/ibdev",
 				  de->d_name) <= 0)
 			continue;
-		for (i = 0; i < t->nr_ibdevs; i++)
-			if (!strcmp(t->ibdevs[i].name, name))
-				t->ibdevs[i].uverbs = (int)idx;
+		for (i = 0; i < t->nr_ibdevs; i++) {
+			if (strcmp(t->ibdevs[i].name, name))
+				continue;
+			t->ibdevs[i].uverbs = (int)idx;
+			/* The node libibverbs opens for it (rdma-core's RDMA_CDEV_DIR). */
+			if (t->live) {
+				char node[64];
+
+				snprintf(node, sizeof(node), "/dev/infiniband/%s",
+					 de->d_name);
+				vext_record_node(&t->ibdevs[i], node);
+			}
+		}
 	}
 	closedir(d);
+}
+
+/*
+ * A device node on devtmpfs is made anew, with a new inode number, each
+ * time its device is: a context whose command fd is the node recorded when
+ * the topology was read is a context of the device that topology describes,
+ * whatever was renamed, deleted or added since (a uverbs index can be
+ * reused by a device made again; its node cannot). Elsewhere (a static
+ * /dev, a node made by hand) nothing is recorded and calls list the tree.
+ */
+void vext_record_node(struct vext_ibdev *dev, const char *path)
+{
+	struct statfs sfs;
+	struct stat st;
+
+	dev->node_ino = 0;
+	dev->node_rdev = 0;
+	if (statfs(path, &sfs) ||
+	    (sfs.f_type != TMPFS_MAGIC && sfs.f_type != RAMFS_MAGIC) ||
+	    stat(path, &st) || !S_ISCHR(st.st_mode) || !st.st_ino)
+		return;
+	dev->node_ino = (uint64_t)st.st_ino;
+	dev->node_rdev = (uint64_t)st.st_rdev;
+}
+
+bool vext_same_node(const struct vext_ibdev *dev, int fd)
+{
+	struct stat st;
+
+	return dev->node_ino && !fstat(fd, &st) && S_ISCHR(st.st_mode) &&
+	       (uint64_t)st.st_ino == dev->node_ino &&
+	       (uint64_t)st.st_rdev == dev->node_rdev;
 }
 
 void vext_parse_data_direct(struct vext_topo *t)

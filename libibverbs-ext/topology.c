@@ -376,6 +376,36 @@ int vext_dev_get(const struct vext_dev_key *key, struct vext_topo **tp,
 	return 0;
 }
 
+int vext_dev_get_ctx(struct ibv_context *ctx, struct vext_topo **tp,
+		     const struct vext_ibdev **dp)
+{
+	struct vext_dev_key key = { .device = ctx->device };
+	const struct vext_ibdev *dev;
+	struct vext_topo *t = NULL;
+	struct topo_cache *c;
+
+	/*
+	 * A registration's fast path: no listing (a few hundred microseconds
+	 * of sysfs under TCG, more than a small registration) when one fstat()
+	 * proves the context's device is the one the cached topology read.
+	 */
+	pthread_mutex_lock(&cache_lock);
+	c = cache_find(vext_sysfs_root());
+	if (c && c->t->live)
+		t = vext_topo_hold(c->t);
+	pthread_mutex_unlock(&cache_lock);
+	if (t) {
+		dev = vext_topo_find(t, &key);
+		if (dev && dev->nr_eps && vext_same_node(dev, ctx->cmd_fd)) {
+			*tp = t;
+			*dp = dev;
+			return 0;
+		}
+		vext_topo_put(t);
+	}
+	return vext_dev_get(&key, tp, dp);
+}
+
 /*
  * Notes grow while the topology lives (lazily parsed PCI functions add
  * theirs under its lock): each is copied out under that lock, into a

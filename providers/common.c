@@ -94,10 +94,14 @@ static struct ibv_mr *reg_mr_ex(struct vext_reg_req *req,
 }
 
 /*
- * 1. A libibverbs with DMA endpoints and a kernel that lists them:
- *    ibv_reg_mr_ex() with the chosen endpoint, always sent (the kernel maps
+ * 1. An endpoint to send, a libibverbs with DMA endpoints and a kernel that
+ *    lists them: ibv_reg_mr_ex() with the chosen endpoint (the kernel maps
  *    through exactly it and says so); the provider makes the MR.
- * 2. Nothing to send: the provider's ibv_reg_dmabuf_mr().
+ * 2. Nothing to send (the default endpoint, not named by the caller): the
+ *    provider's ibv_reg_dmabuf_mr(), which a kernel that lists endpoints
+ *    maps through its endpoint 0, the default. Sending endpoint 0 anyway
+ *    would buy only the kernel's confirmation, at the price of the kernel's
+ *    reachability check: a describe of the whole buffer, O(size).
  * 3. Otherwise, or when the provider has no dma-buf op, and only where its
  *    MR is a bare struct verbs_mr and this libibverbs is one the layout
  *    was tested with: the library's own ioctl (uverbs.c).
@@ -109,7 +113,7 @@ struct ibv_mr *vext_reg_endpoint(struct vext_reg_req *req, bool send_endpoint,
 	struct ibv_mr *mr;
 	int err;
 
-	if (v->reg_mr_ex && req->dev->kernel_eps)
+	if (send_endpoint && v->reg_mr_ex && req->dev->kernel_eps)
 		return reg_mr_ex(req, v->reg_mr_ex);
 	if (!send_endpoint) {
 		mr = reg_plain(req);

@@ -556,6 +556,50 @@ static void short_output(void)
 	CHECK_INT(c[1].ep.index, 0xa5a5a5a5);
 }
 
+/*
+ * The unexplained ranking (a registration that writes its own reason) is
+ * the same choice, for each kind of source and policy, with no reason.
+ */
+static void unexplained_same_choice(void)
+{
+	struct vext_ep eps[] = {
+		mkep(0, NIC2, IBV_DMA_EP_PF, IBV_DMA_EP_FLAG_DEFAULT),
+		mkep(1, NIC4, IBV_DMA_EP_PEER_PF, 0),
+	};
+	struct ibv_dmabuf_info srcs[] = { cpu(0), cpu(1), { .numa_node = -1 } };
+	struct ibv_dma_path_hints hints[] = {
+		{ .policy = IBV_DMA_PATH_AUTO, .numa_node = -1 },
+		{ .policy = IBV_DMA_PATH_DEFAULT, .numa_node = -1 },
+		{ .policy = IBV_DMA_PATH_AUTO, .numa_node = 1,
+		  .comp_mask = IBV_DMA_PATH_HINTS_NUMA_NODE },
+	};
+	struct ibv_dma_choice a[2], b[2];
+	size_t i, j, na, nb;
+
+	setup(2);
+	for (i = 0; i < VEXT_ARRAY_SIZE(srcs); i++) {
+		for (j = 0; j < VEXT_ARRAY_SIZE(hints); j++) {
+			na = nb = 2;
+			memset(a, 0, sizeof(a));
+			memset(b, 0x5a, sizeof(b));
+			CHECK_INT(vext_policy_rank(&topo, &srcs[i], &hints[j], eps,
+						   2, a, &na), 0);
+			CHECK_INT(vext_policy_rank_unexplained(&topo, &srcs[i],
+							       &hints[j], eps, 2,
+							       b, &nb), 0);
+			CHECK_INT(nb, na);
+			CHECK(a[0].reason[0] != '\0');
+			CHECK_STR(b[0].reason, "");
+			CHECK_STR(b[1].reason, "");
+			memset(a[0].reason, 0, sizeof(a[0].reason));
+			memset(a[1].reason, 0, sizeof(a[1].reason));
+			memset(b[0].reason, 0, sizeof(b[0].reason));
+			memset(b[1].reason, 0, sizeof(b[1].reason));
+			CHECK(!memcmp(a, b, sizeof(a)));
+		}
+	}
+}
+
 static void rank_devices(void)
 {
 	struct vext_ep a[] = { mkep(0, NIC2, IBV_DMA_EP_PF,
@@ -636,6 +680,7 @@ int main(void)
 	RUN(virtual_endpoint);
 	RUN(hints_validation);
 	RUN(short_output);
+	RUN(unexplained_same_choice);
 	RUN(rank_devices);
 	RUN(rank_devices_unknown_distance);
 	return test_report();

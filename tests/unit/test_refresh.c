@@ -7,9 +7,16 @@
  * ibv_device (uverbs index) is found under its new name.
  * ibv_ext_drop_topology_cache() forgets what a listing cannot tell.
  * Then threads query while one adds and deletes a device (run-host runs
- * this under ThreadSanitizer and ASan).
+ * this under ThreadSanitizer and ASan). A registration trusts the cached
+ * topology without listing only for a context whose command fd is the
+ * device node recorded with it: a node made again is not that node.
  */
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <linux/magic.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -185,10 +192,62 @@ static void reload_under_load(void)
 	CHECK_INT(reader_errors, 0);
 }
 
+/*
+ * vext_same_node(): the recorded node, opened, is the device's; another
+ * node, a file, or the same path made again (as devtmpfs does when a device
+ * is made again under a reused uverbs index) is not.
+ */
+static void same_node(void)
+{
+	char path[] = "/dev/shm/dmp-node-XXXXXX";
+	struct vext_ibdev dev = { 0 };
+	struct statfs sfs;
+	int fd, tmp, again;
+
+	vext_record_node(&dev, "/etc/hostname");	/* not on devtmpfs */
+	CHECK_INT(dev.node_ino, 0);
+	CHECK(!vext_same_node(&dev, 0));
+
+	if (statfs("/dev/shm", &sfs) || sfs.f_type != TMPFS_MAGIC) {
+		SKIP(same_node, "/dev/shm is not a tmpfs, where a node could be made");
+		return;
+	}
+	tmp = mkstemp(path);
+	if (tmp < 0) {
+		SKIP(same_node, "cannot make a file in /dev/shm");
+		return;
+	}
+	close(tmp);
+	vext_record_node(&dev, path);			/* not a device */
+	CHECK_INT(dev.node_ino, 0);
+	unlink(path);
+	if (mknod(path, S_IFCHR | 0600, makedev(1, 3))) {	/* /dev/null's */
+		SKIP(same_node, "mknod needs CAP_MKNOD: the node case is not run");
+		return;
+	}
+	vext_record_node(&dev, path);
+	CHECK(dev.node_ino != 0);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	CHECK(fd >= 0 && vext_same_node(&dev, fd));
+	tmp = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(tmp >= 0 && !vext_same_node(&dev, tmp));
+	close(tmp);
+	/* Made again: same path, same device number, a new node. */
+	unlink(path);
+	CHECK_INT(mknod(path, S_IFCHR | 0600, makedev(1, 3)), 0);
+	again = open(path, O_RDWR | O_CLOEXEC);
+	CHECK(again >= 0 && !vext_same_node(&dev, again));
+	CHECK(vext_same_node(&dev, fd));	/* the old one still is */
+	close(again);
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	const char *fx = getenv("DMP_FIXTURES");
 
+	RUN(same_node);
 	if (!fx) {
 		SKIP(follows_the_machine, "DMP_FIXTURES is not set (run through ctest)");
 		return test_report();

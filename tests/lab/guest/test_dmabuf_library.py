@@ -237,3 +237,33 @@ def test_query_cost_path(lab):
     q = figs["ibv_query_dmabuf"]
     assert not q["skipped"], q
     assert q["note"] == ("kernel ioctl path" if lab.patched else "fdinfo path"), q
+
+
+@pytest.mark.patched_only
+def test_endpoint_sent_to_the_kernel_only_when_it_matters(lab, rxeb, libibverbs):
+    """ibv_reg_dmabuf_mr_ex() maps through the endpoint it chose. Endpoint 0, the default (where
+    the kernel maps a dma-buf registration that names none), is not sent through
+    rdma-core-patches' libibverbs: plain ibv_reg_dmabuf_mr() then, which spares the kernel's
+    reachability check (a describe of the whole buffer, O(size)), so nothing is confirmed.
+    Another endpoint is sent, and the kernel confirms it. The library's own ioctl (Debian's
+    rdma-core 44) asks the kernel which endpoint it used either way. A choice between two
+    endpoints is made from the kernel's description of the buffer."""
+    ix = labguest.ibverbs_ext()
+    cases = [(lab.nics[0].rxe, 0, 0, lab.nics[0].pci), (rxeb.rxe, 0, 0, rxeb.nic3.pci),
+             (rxeb.rxe, 1, 1, rxeb.nic2.pci)]
+    for dev, node, want_ep, want_pci in cases:
+        ctx = ix.Context(dev)
+        try:
+            with ctx.alloc_pd() as pd, ix.alloc_dmabuf(2 * labguest.MiB, numa_node=node) as buf:
+                mr = ix.reg_dmabuf_mr_ex(pd, buf, access=ix.ACCESS_LOCAL_WRITE,
+                                         comp_mask=ix._capi.IBV_REG_DMABUF_MR_EX_CHOICE)
+                c = mr.choice
+                mr.close()
+        finally:
+            ctx.close()
+        print(f"{dev}, node {node}: {c.reason}")
+        assert (c.endpoint.index, c.endpoint.pci) == (want_ep, want_pci), c.reason
+        sent = want_ep != 0
+        assert c.kernel_reported == (sent or not libibverbs.dma_eps), c.reason
+        if dev == rxeb.rxe:
+            assert f"system memory on node {node} (kernel)" in c.reason, c.reason

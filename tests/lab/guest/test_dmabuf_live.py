@@ -122,6 +122,46 @@ def test_link_add_rename_delete_between_calls(lab, spare):
     assert ep0_pci(first) == other.pci
 
 
+def uverbs_of(name):
+    for uv in os.listdir("/sys/class/infiniband_verbs"):
+        if labguest.read(f"/sys/class/infiniband_verbs/{uv}/ibdev", "").strip() == name:
+            return uv
+    return None
+
+
+@pytest.mark.patched_only
+def test_registration_follows_a_device_made_again(lab, spare):
+    """A registration uses the library's cached topology without listing sysfs only for a
+    context on the device node recorded with it. A device deleted and made again under its
+    name on another netdev (usually with its uverbs index too, which the kernel reuses) is
+    registered through the new device's endpoint, with no other call of the library between
+    the change and the registration."""
+    nic, (first, _) = spare
+    other = lab.spare_nics[1]
+
+    def reg_endpoint_pci():
+        ctx = ix.Context(first)
+        try:
+            with ctx.alloc_pd() as pd, ix.alloc_dmabuf(2 * MiB) as buf:
+                pcis = []
+                for _ in range(2):  # the second one finds the topology cached
+                    mr = ix.reg_dmabuf_mr_ex(pd, buf, access=ix.ACCESS_LOCAL_WRITE)
+                    pcis.append(mr.choice.endpoint.pci)
+                    mr.close()
+                return pcis
+        finally:
+            ctx.close()
+
+    rdma("link", "add", first, "type", "rxe", "netdev", nic.netdev)
+    uv = uverbs_of(first)
+    assert reg_endpoint_pci() == [nic.pci, nic.pci]
+    labguest.run(["rdma", "link", "delete", first], timeout=60)
+    labguest.run(["rdma", "link", "add", first, "type", "rxe", "netdev", other.netdev],
+                 timeout=60)
+    print(f"{first}: {uv} before, {uverbs_of(first)} made again")
+    assert reg_endpoint_pci() == [other.pci, other.pci]
+
+
 HOSTILE = "x\nexp_name:\tamdgpu"
 
 
