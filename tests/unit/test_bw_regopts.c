@@ -204,14 +204,20 @@ static const struct bw_reg_tool fake_tool = {
 
 static int parse(struct fake *f, int refuse, ...)
 {
-	char *argv[16] = { "fake" };
+	char *argv[32] = { "fake" }, *arg;
 	va_list ap;
 	int argc = 1, ret;
 
 	va_start(ap, refuse);
-	while ((argv[argc] = va_arg(ap, char *)))
-		argc++;
+	while ((arg = va_arg(ap, char *))) {
+		if (argc == (int)(sizeof(argv) / sizeof(argv[0])) - 1) {
+			fprintf(stderr, "parse(): more than %d arguments\n", argc);
+			abort();
+		}
+		argv[argc++] = arg;
+	}
 	va_end(ap);
+	argv[argc] = NULL;
 	memset(f, 0, sizeof(*f));
 	f->refuse = refuse;
 	optind = 0;
