@@ -132,6 +132,7 @@ def no_memory_lost(first, second, regs):
          f"second ({regs} registrations): objects that grow with the work are leaking")
 
 
+@pytest.mark.patched_only
 def test_pin_count_sees_a_live_buffer(lab):
     """The leak measure can fail: a live 2 MiB udmabuf holds 512 pins (memfd_pin_folios pins
     each folio of its memfd once; memfds get 4 KiB folios, shmem huge pages being off), and
