@@ -173,12 +173,16 @@ int vext_dev_get(const struct vext_dev_key *key, struct vext_topo **tp,
 /*
  * vext_dev_get() for the device of an open context: the cached topology,
  * unlisted, when the context's command fd is the device node the topology
- * recorded for that device (vext_same_node()); else vext_dev_get().
+ * recorded for that device (vext_same_node()) and the device still has the
+ * name read then (vext_same_name()); else vext_dev_get(), after listing the
+ * tree again for a renamed device.
  */
 int vext_dev_get_ctx(struct ibv_context *ctx, struct vext_topo **tp,
 		     const struct vext_ibdev **dp);
 /* Is the open @fd the node of @dev recorded when its topology was read? */
 bool vext_same_node(const struct vext_ibdev *dev, int fd);
+/* Does @dev's uverbs device still carry the name @t read? */
+bool vext_same_name(const struct vext_topo *t, const struct vext_ibdev *dev);
 /* Record the node at @path (on devtmpfs) as @dev's; 0 when unknown. */
 void vext_record_node(struct vext_ibdev *dev, const char *path);
 

@@ -243,6 +243,20 @@ bool vext_same_node(const struct vext_ibdev *dev, int fd)
 	       (uint64_t)st.st_rdev == dev->node_rdev;
 }
 
+/*
+ * `rdma dev set name` keeps the device node: its uverbs ibdev file tells
+ * whether @dev still has the name read with @t (a choice's reason names it).
+ */
+bool vext_same_name(const struct vext_topo *t, const struct vext_ibdev *dev)
+{
+	char name[IBV_EXT_NAME_LEN];
+
+	return vext_read_str(t->root, name, sizeof(name),
+			     "class/infiniband_verbs/uverbs%d/ibdev",
+			     dev->uverbs) > 0 &&
+	       !strcmp(name, dev->name);
+}
+
 void vext_parse_data_direct(struct vext_topo *t)
 {
 	char *path = vext_path(t->root, "bus/pci/drivers/mlx5_data_direct");

@@ -387,7 +387,8 @@ int vext_dev_get_ctx(struct ibv_context *ctx, struct vext_topo **tp,
 	/*
 	 * A registration's fast path: no listing (a few hundred microseconds
 	 * of sysfs under TCG, more than a small registration) when one fstat()
-	 * proves the context's device is the one the cached topology read.
+	 * proves the context's device is the one the cached topology read, and
+	 * one read of its uverbs ibdev file that it has the name read then.
 	 */
 	pthread_mutex_lock(&cache_lock);
 	c = cache_find(vext_sysfs_root());
@@ -397,9 +398,15 @@ int vext_dev_get_ctx(struct ibv_context *ctx, struct vext_topo **tp,
 	if (t) {
 		dev = vext_topo_find(t, &key);
 		if (dev && dev->nr_eps && vext_same_node(dev, ctx->cmd_fd)) {
-			*tp = t;
-			*dp = dev;
-			return 0;
+			if (vext_same_name(t, dev)) {
+				*tp = t;
+				*dp = dev;
+				return 0;
+			}
+			/* Renamed: listed again, even within VEXT_LISTING_NS. */
+			t = vext_topo_reload(t);
+			if (!t)
+				return errno;
 		}
 		vext_topo_put(t);
 	}
