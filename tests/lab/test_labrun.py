@@ -200,10 +200,25 @@ def test_two_guests_ping_and_rdma(tmp_path):
     assert (tmp_path / "peer" / "console").exists()
 
 
+# The peer says "waiting", then listens on a port for ever; the main guest ends as soon as it
+# can connect, so the peer's command has surely started (the two guests boot side by side, and
+# a main command that does not wait may end before the peer's has begun).
+PEER_LISTENS = ("echo waiting; exec python3 -c 'import socket, time; "
+                "s = socket.create_server((\"\", 7471)); time.sleep(1000)'")
+MAIN_CONNECTS = ("python3 -c 'import os, socket, sys, time\n"
+                 "for _ in range(120):\n"
+                 "    try:\n"
+                 "        socket.create_connection((os.environ[\"LAB_PEER_IP\"], 7471), 1)\n"
+                 "        sys.exit(0)\n"
+                 "    except OSError:\n"
+                 "        time.sleep(1)\n"
+                 "sys.exit(\"the peer never listened\")' && echo \"peer=$LAB_PEER_IP\"")
+
+
 def test_two_guests_peer_is_stopped_when_main_ends(tmp_path):
     t0 = time.monotonic()
-    res = labrun(tmp_path, "--timeout", "240", "--peer-cmd", "echo waiting; sleep 1000",
-                 "--", "sh", "-c", 'echo "peer=$LAB_PEER_IP"')
+    res = labrun(tmp_path, "--timeout", "240", "--peer-cmd", PEER_LISTENS,
+                 "--", "sh", "-c", MAIN_CONNECTS)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "peer=10.10.0.2"
     assert (tmp_path / "peer" / ".lab" / "stopped").exists()
