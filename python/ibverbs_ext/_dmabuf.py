@@ -31,13 +31,14 @@ class Dmabuf(_Resource):
     _what = "dma-buf"
 
     def __init__(self, fd, size=None, *, own=True, kind=None, numa_node=None,
-                 interleave=False):
+                 interleave=False, hugetlb=False):
         self.fd = _fileno(fd)
         self._own = own
         self._map = None
         self.kind = kind
         self.numa_node = numa_node
         self.interleave = interleave
+        self.hugetlb = hugetlb
         if size is None:
             try:
                 size = query_dmabuf(self.fd).size
@@ -144,13 +145,15 @@ _KINDS = {"udmabuf": AllocType.UDMABUF, "heap": AllocType.HEAP_SYSTEM,
           "system": AllocType.HEAP_SYSTEM, "heap_system": AllocType.HEAP_SYSTEM}
 
 
-def alloc_dmabuf(size, kind="udmabuf", numa_node=None, interleave=False, flags=None):
+def alloc_dmabuf(size, kind="udmabuf", numa_node=None, interleave=False, flags=None,
+                 hugetlb=False):
     """A test dma-buf of *size* bytes (``ibv_alloc_dmabuf``): a Dmabuf.
 
     *kind*: "udmabuf" (memfd pages wrapped by /dev/udmabuf) or "heap" (/dev/dma_heap/system),
     or an AllocType. *numa_node*: bind the pages to that node (None: anywhere).
-    *interleave*: udmabuf pages spread over all online nodes. *flags*: raw AllocFlags bits
-    instead of *interleave*.
+    *interleave*: udmabuf pages spread over all online nodes. *hugetlb*: udmabuf pages from
+    the huge page pool (vm.nr_hugepages; *size* a multiple of the huge page size).
+    *flags*: raw AllocFlags bits instead of *interleave* and *hugetlb*.
     """
     if isinstance(kind, str):
         if kind not in _KINDS:
@@ -159,7 +162,8 @@ def alloc_dmabuf(size, kind="udmabuf", numa_node=None, interleave=False, flags=N
     else:
         atype = kind
     if flags is None:
-        flags = AllocFlags.INTERLEAVE if interleave else 0
+        flags = (AllocFlags.INTERLEAVE if interleave else 0) | \
+            (AllocFlags.HUGETLB if hugetlb else 0)
     attr = _capi.ibv_dmabuf_alloc_attr(
         type=_int(int(atype), _U32, "type"), size=_int(size, _U64, "size"),
         numa_node=_int(-1 if numa_node is None else numa_node, _I32, "numa_node"),
@@ -170,4 +174,5 @@ def alloc_dmabuf(size, kind="udmabuf", numa_node=None, interleave=False, flags=N
     atype = _enum(AllocType, atype)
     name = "heap" if atype == AllocType.HEAP_SYSTEM else "udmabuf"
     return Dmabuf(fd, size, kind=name, numa_node=numa_node,
-                  interleave=bool(int(flags) & AllocFlags.INTERLEAVE))
+                  interleave=bool(int(flags) & AllocFlags.INTERLEAVE),
+                  hugetlb=bool(int(flags) & AllocFlags.HUGETLB))

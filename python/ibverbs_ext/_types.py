@@ -103,6 +103,7 @@ class AllocType(enum.IntEnum):
 
 class AllocFlags(enum.IntFlag):
     INTERLEAVE = 1 << 0
+    HUGETLB = 1 << 1
 
 
 def _enum(cls, value):

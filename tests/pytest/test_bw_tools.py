@@ -94,6 +94,9 @@ def test_help(bw, regbench):
     (["--path", "endpoint=x"], "bad --path 'endpoint=x'"),
     (["--mem", "gpu"], "unknown memory backend 'gpu'"),
     (["--mem", "udmabuf:node=x"], "bad option 'node=x'"),
+    (["--mem", "udmabuf:node=1:huge"], "bad option 'huge' (want node=N, interleave or hugetlb)"),
+    (["--mem", "udmabuf:node=1:interleave"], "node=N and interleave exclude each other"),
+    (["--mem", "heap:hugetlb"], "--mem heap: bad option 'hugetlb' (want node=N)"),
     (["-d", "a,b", "--path", "auto,default,numa=0"], "2 devices and 3 --path policies"),
     (["--timeout", "0"], "bad --timeout '0'"),
     (["-u", "32"], "bad --qp-timeout '32' (0 .. 31)"),
@@ -113,6 +116,20 @@ def test_bw_usage_errors(bw, args, frag):
 ])
 def test_regbench_usage_errors(regbench, args, frag):
     one_line(run([regbench] + args), frag, rc=2)
+
+
+def test_mem_spec_in_every_usage(bw, regbench, regpair):
+    """The three tools that take --mem list udmabuf's options, huge pages included, and
+    parse a composed spec (the error comes from past the parser: no such device)."""
+    for tool in (bw, regbench, regpair):
+        r = run([tool, "--help"])
+        assert r.returncode == 0, r
+        assert "udmabuf[:node=N|:interleave][:hugetlb]" in r.stdout, (tool, r.stdout)
+    for tool in (regbench, regpair):
+        r = run([tool, "-d", "nosuchdev0", "--mem", "udmabuf:node=1:hugetlb", "--sizes", "2M"])
+        assert r.returncode == 1 and "bad option" not in r.stderr, (tool, r.stderr)
+        one_line(run([tool, "-d", "nosuchdev0", "--mem", "udmabuf:node=1:hugetlb:x"]),
+                 "--mem udmabuf: bad option 'x' (want node=N, interleave or hugetlb)", rc=2)
 
 
 @pytest.fixture(scope="module")

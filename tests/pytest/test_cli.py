@@ -6,6 +6,19 @@ import os
 
 import pytest
 
+
+def _hugetlb_memfd():
+    try:
+        os.close(os.memfd_create("probe", os.MFD_HUGETLB | os.MFD_CLOEXEC))
+        return True
+    except OSError:
+        return False
+
+
+NEEDS_HUGETLB = pytest.mark.skipif(not _hugetlb_memfd(),
+                                   reason="this kernel makes no MFD_HUGETLB memfd "
+                                   "(no CONFIG_HUGETLBFS)")
+
 TOPOLOGIES = ["dgx-h100", "socket-direct", "data-direct", "single-nic", "lab-vm",
               "lab-vm-patched", "epyc-nps2", "soft-rdma"]
 
@@ -113,6 +126,11 @@ def test_node_hint_for_described_unknown(cli, fixtures_dir):
     (["--create", "gpu:size=1M", "info"], 2, "bad --create 'gpu:size=1M'"),
     (["--create", "udmabuf:size=1Q", "info"], 2, "bad --create"),
     (["--fd", "0", "--create", "heap", "info"], 2, "--fd and --create are exclusive"),
+    (["--create", "udmabuf:hugepages", "info"], 2, "bad --create 'udmabuf:hugepages'"),
+    (["--create", "heap:hugetlb", "info"], 1,
+     "huge pages (IBV_DMABUF_ALLOC_HUGETLB) are only for udmabuf"),
+    pytest.param(["--create", "udmabuf:size=3M,hugetlb", "info"], 1,
+                 "size 3145728 is not a multiple of the huge page size", marks=NEEDS_HUGETLB),
     (["--create", "p2p:0000:44:00.0", "info"], 2, "bad --create 'p2p:0000:44:00.0'"),
     (["--create", "vfio", "info"], 2, "bad --create 'vfio'"),
     (["--create", "vfio:0000:44:00.0,bar=7", "info"], 2, "bad --create"),

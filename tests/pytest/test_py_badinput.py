@@ -325,18 +325,80 @@ def test_no_devices_in_tree(tmp_path):
 
 # ----------------------------------------------------------------------------- allocation
 @pytest.mark.parametrize("kw,err,frag", [
-    (dict(flags=2), errno.EINVAL, "unknown flags 0x2"),
+    (dict(flags=4), errno.EINVAL, "unknown flags 0x4"),
     (dict(size=0), errno.EINVAL, "not a non-zero multiple of the page size"),
     (dict(size=4097), errno.EINVAL, "size 4097 is not a non-zero multiple of the page size"),
     (dict(numa_node=-2), errno.EINVAL, "NUMA node -2 out of range"),
     (dict(numa_node=100000), errno.EINVAL, "NUMA node 100000 out of range"),
     (dict(kind=9), errno.EINVAL, "unknown type 9"),
     (dict(kind="heap", interleave=True), errno.EINVAL, "interleaving is only for udmabuf"),
+    (dict(kind="heap", hugetlb=True), errno.EINVAL,
+     "huge pages (IBV_DMABUF_ALLOC_HUGETLB) are only for udmabuf"),
 ])
 def test_alloc_bad(kw, err, frag):
     args = dict(size=1 << 20)
     args.update(kw)
     raises(err, frag, ix.alloc_dmabuf, **args)
+
+
+def huge_page_size():
+    """st_blksize of an MFD_HUGETLB memfd (its huge page size), or None without hugetlbfs."""
+    try:
+        fd = os.memfd_create("probe", os.MFD_HUGETLB | os.MFD_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.fstat(fd).st_blksize
+    finally:
+        os.close(fd)
+
+
+def fd_count():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_alloc_hugetlb_size_not_whole_huge_pages():
+    """Refused before /dev/udmabuf is opened: runs on kernels without it too."""
+    huge = huge_page_size()
+    if not huge:
+        pytest.skip("this kernel makes no MFD_HUGETLB memfd (no CONFIG_HUGETLBFS)")
+    before = fd_count()
+    for size in (huge // 2, huge + 4096, 3 * huge // 2):
+        raises(errno.EINVAL, f"size {size} is not a multiple of the huge page size {huge}",
+               ix.alloc_dmabuf, size, hugetlb=True)
+        raises(errno.EINVAL, f"size {size} is not a multiple of the huge page size {huge}",
+               ix.alloc_dmabuf, size, flags=ix.AllocFlags.HUGETLB | ix.AllocFlags.INTERLEAVE)
+    assert fd_count() == before, "the memfd leaked"
+
+
+def _meminfo(name):
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def test_alloc_hugetlb_from_an_empty_pool():
+    """No free huge page (and none to overcommit): ENOMEM naming vm.nr_hugepages, before
+    /dev/udmabuf is opened; the memfd closed again."""
+    huge = huge_page_size()
+    if not huge:
+        pytest.skip("this kernel makes no MFD_HUGETLB memfd (no CONFIG_HUGETLBFS)")
+    with open("/proc/sys/vm/nr_overcommit_hugepages") as f:
+        overcommit = int(f.read())
+    if _meminfo("HugePages_Free") != 0 or overcommit != 0:
+        pytest.skip("this machine has free or overcommit huge pages (the lab suite empties "
+                    "the pool)")
+    before = fd_count()
+    e = raises(errno.ENOMEM, "too few free in the pool (vm.nr_hugepages)",
+               ix.alloc_dmabuf, huge, hugetlb=True)
+    assert e.reason.startswith(f"fallocate {huge} bytes of huge pages: "), e.reason
+    raises(errno.ENOMEM, f"fallocate {2 * huge} bytes of huge pages on node 0: too few free",
+           ix.alloc_dmabuf, 2 * huge, numa_node=0, hugetlb=True)
+    raises(errno.ENOMEM, "huge pages on all nodes, interleaved: too few free",
+           ix.alloc_dmabuf, huge, interleave=True, hugetlb=True)
+    assert fd_count() == before, "the memfd leaked"
 
 
 def test_alloc_raw_null_and_comp_mask():

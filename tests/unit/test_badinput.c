@@ -10,8 +10,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/mempolicy.h>
 
 #include "ext_internal.h"
 #include "test.h"
@@ -319,12 +324,93 @@ static void endpoints_bad(void)
 	}
 }
 
+/* The default huge page size of MFD_HUGETLB memfds, 0 without hugetlbfs. */
+static uint64_t huge_page_size(void)
+{
+	int fd = memfd_create("test", MFD_HUGETLB | MFD_CLOEXEC);
+	struct stat st;
+	uint64_t size = 0;
+
+	if (fd < 0)
+		return 0;
+	if (!fstat(fd, &st))
+		size = (uint64_t)st.st_blksize;
+	close(fd);
+	return size;
+}
+
+/* A line "NAME: N" of /proc/meminfo, or a one-number file; -1 unknown. */
+static long long read_count(const char *path, const char *name)
+{
+	char line[256];
+	long long v = -1, n;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!name) {
+			if (sscanf(line, "%lld", &n) == 1)
+				v = n;
+			break;
+		}
+		if (!strncmp(line, name, strlen(name)) &&
+		    sscanf(line + strlen(name), ": %lld", &n) == 1) {
+			v = n;
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
 #define ALLOC_BAD(attr, err, desc)                                            \
 	do {                                                                  \
 		int _fd = ibv_alloc_dmabuf(attr);                             \
 		CHECK(_fd == -1 && errno == (err));                           \
 		test_row("ibv_alloc_dmabuf", desc, err, _fd == -1 ? errno : 0); \
 	} while (0)
+
+/*
+ * IBV_DMABUF_ALLOC_HUGETLB: a size not of whole huge pages, and (where the
+ * pool is empty and cannot grow) no huge pages, both before /dev/udmabuf.
+ */
+static void alloc_bad_hugetlb(void)
+{
+	struct ibv_dmabuf_alloc_attr a = { .type = IBV_DMABUF_ALLOC_UDMABUF,
+					   .numa_node = -1,
+					   .flags = IBV_DMABUF_ALLOC_HUGETLB };
+	uint64_t huge = huge_page_size();
+	int mode = -1, before = -1;
+	char want[128];
+
+	if (!huge) {
+		SKIP(alloc_bad_hugetlb, "this kernel makes no MFD_HUGETLB memfd");
+		return;
+	}
+	a.size = huge + 4096;
+	ALLOC_BAD(&a, EINVAL, "udmabuf, HUGETLB, size a huge page + 4096");
+	snprintf(want, sizeof(want),
+		 "size %llu is not a multiple of the huge page size %llu",
+		 (unsigned long long)a.size, (unsigned long long)huge);
+	check_reason(want);
+	if (read_count("/proc/meminfo", "HugePages_Free") != 0 ||
+	    read_count("/proc/sys/vm/nr_overcommit_hugepages", NULL) != 0) {
+		SKIP(alloc_bad_hugetlb_empty_pool,
+		     "this machine has free or overcommit huge pages (the lab tries an empty pool)");
+		return;
+	}
+	a.size = huge;
+	ALLOC_BAD(&a, ENOMEM, "udmabuf, HUGETLB, the huge page pool empty");
+	check_reason("too few free in the pool (vm.nr_hugepages)");
+	/* The thread's policy is the library's only while it allocates. */
+	CHECK_INT(syscall(SYS_get_mempolicy, &before, NULL, 0, NULL, 0), 0);
+	a.numa_node = 0;
+	ALLOC_BAD(&a, ENOMEM, "udmabuf, HUGETLB on node 0, the pool empty");
+	check_reason("huge pages on node 0: too few free in the pool");
+	CHECK_INT(syscall(SYS_get_mempolicy, &mode, NULL, 0, NULL, 0), 0);
+	CHECK_INT(mode, before);
+}
 
 static void alloc_bad(void)
 {
@@ -336,9 +422,9 @@ static void alloc_bad(void)
 	a.comp_mask = 4;
 	ALLOC_BAD(&a, EOPNOTSUPP, "comp_mask 4");
 	a.comp_mask = 0;
-	a.flags = 2;
-	ALLOC_BAD(&a, EINVAL, "flags 2");
-	check_reason("unknown flags 0x2");
+	a.flags = 4;
+	ALLOC_BAD(&a, EINVAL, "flags 4");
+	check_reason("unknown flags 0x4");
 	a.flags = 0;
 	a.size = 0;
 	ALLOC_BAD(&a, EINVAL, "size 0");
@@ -360,6 +446,10 @@ static void alloc_bad(void)
 	a.flags = IBV_DMABUF_ALLOC_INTERLEAVE;
 	ALLOC_BAD(&a, EINVAL, "heap with IBV_DMABUF_ALLOC_INTERLEAVE");
 	check_reason("interleaving is only for udmabuf");
+	a.flags = IBV_DMABUF_ALLOC_HUGETLB;
+	ALLOC_BAD(&a, EINVAL, "heap with IBV_DMABUF_ALLOC_HUGETLB");
+	check_reason("huge pages (IBV_DMABUF_ALLOC_HUGETLB) are only for udmabuf");
+	alloc_bad_hugetlb();
 	/* Whatever the kernel has, a failure leaves no fd behind. */
 	a.flags = 0;
 	a.type = IBV_DMABUF_ALLOC_UDMABUF;

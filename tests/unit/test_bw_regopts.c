@@ -5,10 +5,14 @@
  * exact message; the command line through bw_reg_parse() (defaults, the
  * tool's own options and check, the order of the checks); and two helpers
  * of tools/bw and tools/common that the tools now share: tool_hint_node()
- * and bw_mem's chunked CPU access (fill, verify, zero) on host memory.
+ * and bw_mem's chunked CPU access (fill, verify, zero) on host memory; the
+ * --mem spec every tool of tools/bw and tools/bench parses (bw_mem_parse:
+ * composable options, each bad form with its exact message) and the size a
+ * buffer of it is made of (bw_mem_granule).
  */
 #include <getopt.h>
 #include <stdarg.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -348,6 +352,146 @@ static void mem_cpu_access(void)
 	CHECK(m.ops == NULL);
 }
 
+/* --mem specs that parse, and what each gives. */
+static void mem_spec_good(void)
+{
+	static const struct {
+		const char *text;
+		const struct bw_mem_ops *ops;
+		int node;
+		bool interleave, hugetlb;
+	} t[] = {
+		{ "host", &bw_mem_host, -1, false, false },
+		{ "host:node=3", &bw_mem_host, 3, false, false },
+		{ "udmabuf", &bw_mem_udmabuf, -1, false, false },
+		{ "udmabuf:node=1", &bw_mem_udmabuf, 1, false, false },
+		{ "udmabuf:node=1023", &bw_mem_udmabuf, 1023, false, false },
+		{ "udmabuf:interleave", &bw_mem_udmabuf, -1, true, false },
+		{ "udmabuf:hugetlb", &bw_mem_udmabuf, -1, false, true },
+		{ "udmabuf:node=1:hugetlb", &bw_mem_udmabuf, 1, false, true },
+		{ "udmabuf:hugetlb:node=0", &bw_mem_udmabuf, 0, false, true },
+		{ "udmabuf:interleave:hugetlb", &bw_mem_udmabuf, -1, true, true },
+		{ "udmabuf:hugetlb:interleave", &bw_mem_udmabuf, -1, true, true },
+		{ "heap", &bw_mem_heap, -1, false, false },
+		{ "heap:node=0", &bw_mem_heap, 0, false, false },
+	};
+	struct bw_mem_spec spec;
+	struct bw_err e;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		e.msg[0] = 0;
+		CHECK_INT(bw_mem_parse(t[i].text, &spec, &e), 0);
+		CHECK_STR(e.msg, "");
+		CHECK(spec.ops == t[i].ops);
+		CHECK_INT(spec.node, t[i].node);
+		CHECK_INT(spec.interleave, t[i].interleave);
+		CHECK_INT(spec.hugetlb, t[i].hugetlb);
+		CHECK_STR(spec.text, t[i].text);
+	}
+	/* drm and cuda take the rest whole, as before. */
+	CHECK_INT(bw_mem_parse("drm:/dev/dri/card0", &spec, &e), 0);
+	CHECK_STR(spec.dev, "/dev/dri/card0");
+	CHECK_INT(bw_mem_parse("drm:vgem:hugetlb", &spec, &e), 0);
+	CHECK_STR(spec.dev, "vgem:hugetlb");
+	CHECK_INT(bw_mem_parse("cuda:2", &spec, &e), 0);
+	CHECK_INT(spec.gpu, 2);
+}
+
+/* --mem specs refused, each with its message. */
+static void mem_spec_bad(void)
+{
+	static const struct {
+		const char *text, *msg;
+	} t[] = {
+		{ "gpu",
+		  "unknown memory backend 'gpu' (host, udmabuf, heap, drm, cuda)" },
+		{ "udmabuf:node=x",
+		  "--mem udmabuf: bad option 'node=x' (want node=N, interleave or hugetlb)" },
+		{ "udmabuf:node=1024",
+		  "--mem udmabuf: bad option 'node=1024' (want node=N, interleave or hugetlb)" },
+		{ "udmabuf:",
+		  "--mem udmabuf: bad option '' (want node=N, interleave or hugetlb)" },
+		{ "udmabuf:hugetlb:",
+		  "--mem udmabuf: bad option '' (want node=N, interleave or hugetlb)" },
+		{ "udmabuf:huge",
+		  "--mem udmabuf: bad option 'huge' (want node=N, interleave or hugetlb)" },
+		{ "udmabuf:node=1,hugetlb",
+		  "--mem udmabuf: bad option 'node=1,hugetlb' (want node=N, interleave or hugetlb)" },
+		{ "udmabuf:node=1:interleave",
+		  "--mem udmabuf: node=N and interleave exclude each other" },
+		{ "udmabuf:interleave:hugetlb:node=0",
+		  "--mem udmabuf: node=N and interleave exclude each other" },
+		{ "udmabuf:hugetlb:hugetlb",
+		  "--mem udmabuf: option 'hugetlb' given twice" },
+		{ "udmabuf:node=0:node=1",
+		  "--mem udmabuf: option 'node=1' given twice" },
+		{ "heap:interleave", "--mem heap: bad option 'interleave' (want node=N)" },
+		{ "heap:hugetlb", "--mem heap: bad option 'hugetlb' (want node=N)" },
+		{ "host:hugetlb", "--mem host: bad option 'hugetlb' (want node=N)" },
+		{ "host:node=0:hugetlb",
+		  "--mem host: bad option 'hugetlb' (want node=N)" },
+		{ "drm:", "--mem drm: empty device" },
+		{ "cuda:x", "--mem cuda:x: want a GPU index" },
+	};
+	char longer[256];
+	struct bw_mem_spec spec;
+	struct bw_err e;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		e.msg[0] = 0;
+		CHECK_INT(bw_mem_parse(t[i].text, &spec, &e), EINVAL);
+		CHECK_STR(e.msg, t[i].msg);
+	}
+	/* Not cut to fit: node=00..01 must not read as node=0. */
+	snprintf(longer, sizeof(longer), "udmabuf:node=%0200d", 1);
+	CHECK_INT(bw_mem_parse(longer, &spec, &e), EINVAL);
+	CHECK_STR(e.msg, "--mem udmabuf: options longer than 159 bytes");
+}
+
+/* Hugepagesize of /proc/meminfo in bytes, 0 if it has none. */
+static uint64_t meminfo_hugepagesize(void)
+{
+	unsigned long long kb = 0;
+	char line[256];
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Hugepagesize: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb * 1024;
+}
+
+/* What a buffer is made of: pages, or huge pages for udmabuf:hugetlb. */
+static void mem_granule(void)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), huge;
+	struct bw_mem_spec spec;
+	struct bw_err e;
+	int fd;
+
+	CHECK_INT(bw_mem_parse("udmabuf:node=1", &spec, &e), 0);
+	CHECK_INT(bw_mem_granule(&spec), page);
+	CHECK_INT(bw_mem_parse("host", &spec, &e), 0);
+	CHECK_INT(bw_mem_granule(&spec), page);
+	CHECK_INT(bw_mem_parse("udmabuf:node=1:hugetlb", &spec, &e), 0);
+	fd = memfd_create("test", MFD_HUGETLB | MFD_CLOEXEC);
+	if (fd < 0) {
+		/* No hugetlbfs: the allocation will say so. */
+		CHECK_INT(bw_mem_granule(&spec), page);
+		SKIP(mem_granule_huge, "this kernel makes no MFD_HUGETLB memfd");
+		return;
+	}
+	close(fd);
+	huge = meminfo_hugepagesize();
+	CHECK(huge > page);
+	CHECK_INT(bw_mem_granule(&spec), huge);
+}
+
 int main(void)
 {
 	tool_set_prog("test_bw_regopts");
@@ -359,5 +503,8 @@ int main(void)
 	RUN(command_line);
 	RUN(hint_node);
 	RUN(mem_cpu_access);
+	RUN(mem_spec_good);
+	RUN(mem_spec_bad);
+	RUN(mem_granule);
 	return test_report();
 }

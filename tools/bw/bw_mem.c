@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/dma-buf.h>
@@ -31,6 +32,53 @@ static int parse_node(const char *s, int *node)
 	if (tool_parse_long(s, 0, 1023, &v))
 		return -1;
 	*node = (int)v;
+	return 0;
+}
+
+/*
+ * The options of host, udmabuf and heap, each after a ':': node=N, and for
+ * udmabuf interleave (not with node=N) and hugetlb.
+ */
+static int parse_opts(const char *opts, struct bw_mem_spec *spec,
+		      struct bw_err *e)
+{
+	bool udmabuf = spec->ops == &bw_mem_udmabuf, node = false;
+	const char *name = spec->ops->name;
+	char buf[sizeof(spec->text)], *tok, *next;
+	bool *seen;
+
+	if (strlen(opts) >= sizeof(buf))
+		return bw_fail(e, EINVAL,
+			       "--mem %s: options longer than %zu bytes", name,
+			       sizeof(buf) - 1);
+	strcpy(buf, opts);
+	for (tok = buf; tok; tok = next) {
+		next = strchr(tok, ':');
+		if (next)
+			*next++ = '\0';
+		if (!strncmp(tok, "node=", 5) &&
+		    !parse_node(tok + 5, &spec->node))
+			seen = &node;
+		else if (udmabuf && !strcmp(tok, "interleave"))
+			seen = &spec->interleave;
+		else if (udmabuf && !strcmp(tok, "hugetlb"))
+			seen = &spec->hugetlb;
+		else
+			return bw_fail(e, EINVAL,
+				       "--mem %s: bad option '%s' (want node=N%s)",
+				       name, tok,
+				       udmabuf ? ", interleave or hugetlb" :
+						 "");
+		if (*seen)
+			return bw_fail(e, EINVAL,
+				       "--mem %s: option '%s' given twice",
+				       name, tok);
+		*seen = true;
+		if (node && spec->interleave)
+			return bw_fail(e, EINVAL,
+				       "--mem %s: node=N and interleave exclude each other",
+				       name);
+	}
 	return 0;
 }
 
@@ -67,15 +115,26 @@ int bw_mem_parse(const char *text, struct bw_mem_spec *spec, struct bw_err *e)
 		spec->gpu = (int)v;
 		return 0;
 	}
-	if (!strncmp(opt, "node=", 5) && !parse_node(opt + 5, &spec->node))
-		return 0;
-	if (spec->ops == &bw_mem_udmabuf && !strcmp(opt, "interleave")) {
-		spec->interleave = true;
-		return 0;
-	}
-	return bw_fail(e, EINVAL, "--mem %s: bad option '%s' (want node=N%s)",
-		       spec->ops->name, opt,
-		       spec->ops == &bw_mem_udmabuf ? " or interleave" : "");
+	return parse_opts(opt, spec, e);
+}
+
+uint64_t bw_mem_granule(const struct bw_mem_spec *spec)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	struct stat st;
+	int fd;
+
+	if (!spec->hugetlb)
+		return page;
+	/* hugetlbfs' block size is its huge page size. */
+	fd = memfd_create("bw-hugetlb-probe", MFD_HUGETLB | MFD_CLOEXEC);
+	if (fd < 0)
+		return page; /* the allocation says why */
+	if (fstat(fd, &st) || st.st_blksize <= 0 ||
+	    (uint64_t)st.st_blksize % page)
+		st.st_blksize = (blksize_t)page;
+	close(fd);
+	return (uint64_t)st.st_blksize;
 }
 
 int bw_mem_alloc(const struct bw_mem_spec *spec, uint64_t size,
@@ -420,7 +479,8 @@ static int lib_alloc(const struct bw_mem_spec *spec, uint64_t size,
 	a.type = type;
 	a.size = size;
 	a.numa_node = spec->node;
-	a.flags = spec->interleave ? IBV_DMABUF_ALLOC_INTERLEAVE : 0;
+	a.flags = (spec->interleave ? IBV_DMABUF_ALLOC_INTERLEAVE : 0) |
+		  (spec->hugetlb ? IBV_DMABUF_ALLOC_HUGETLB : 0);
 	fd = ibv_alloc_dmabuf(&a);
 	if (fd < 0)
 		return bw_fail(e, errno, "%s", ibv_ext_last_error());
@@ -438,9 +498,10 @@ static int lib_alloc(const struct bw_mem_spec *spec, uint64_t size,
 	m->iova = (uintptr_t)p;
 	m->node = spec->node;
 	{
-		const char *what = type == IBV_DMABUF_ALLOC_UDMABUF ?
-					   "udmabuf" :
-					   "system-heap dma-buf";
+		const char *what = type == IBV_DMABUF_ALLOC_HEAP_SYSTEM ?
+					   "system-heap dma-buf" :
+				   spec->hugetlb ? "udmabuf of huge pages" :
+						   "udmabuf";
 
 		if (spec->interleave)
 			snprintf(m->desc, sizeof(m->desc),
@@ -468,7 +529,7 @@ static int heap_alloc(const struct bw_mem_spec *spec, uint64_t size,
 
 const struct bw_mem_ops bw_mem_udmabuf = {
 	.name = "udmabuf",
-	.synopsis = "udmabuf[:node=N|:interleave]",
+	.synopsis = "udmabuf[:node=N|:interleave][:hugetlb]",
 	.dmabuf = true,
 	.probe = udmabuf_probe,
 	.alloc = udmabuf_alloc,

@@ -5,7 +5,9 @@
  * reaches it (for --check), and whether it is a dma-buf.
  *
  *   host[:node=N]                       anonymous memory (ibv_reg_mr)
- *   udmabuf[:node=N|:interleave]        memfd pages wrapped by /dev/udmabuf
+ *   udmabuf[:node=N|:interleave][:hugetlb]
+ *                                       memfd pages wrapped by /dev/udmabuf
+ *                                       (hugetlb: from the huge page pool)
  *   heap[:node=N]                       /dev/dma_heap/system
  *   drm[:DEV]                           a DRM dumb buffer exported with PRIME
  *                                       (DEV: /dev/dri/... or driver name)
@@ -31,6 +33,7 @@ struct bw_mem_spec {
 	const struct bw_mem_ops *ops;
 	int node;		/* -1: anywhere */
 	bool interleave;	/* udmabuf: pages over all nodes */
+	bool hugetlb;		/* udmabuf: huge pages (MFD_HUGETLB) */
 	char dev[128];		/* drm: device node or driver name */
 	int gpu;		/* cuda: device ordinal */
 	char text[160];		/* as given, for reports */
@@ -78,6 +81,12 @@ extern const struct bw_mem_ops *const bw_mem_backends[];
 
 /* Parse a --mem value. 0, or EINVAL with the reason. */
 int bw_mem_parse(const char *text, struct bw_mem_spec *spec, struct bw_err *e);
+
+/*
+ * What the size of a buffer of spec must be a multiple of: the page size,
+ * or the huge page size for udmabuf:hugetlb.
+ */
+uint64_t bw_mem_granule(const struct bw_mem_spec *spec);
 
 int bw_mem_alloc(const struct bw_mem_spec *spec, uint64_t size,
 		 struct bw_mem *m, struct bw_err *e);

@@ -104,7 +104,7 @@ int bw_open_devices(struct state *s, struct bw_err *e)
 static int setup_path(struct state *s, struct path *P, struct bw_err *e)
 {
 	const struct params *p = &s->o->p;
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), need = 0;
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), need = 0, granule;
 	uint32_t rq = 0, cqe;
 	int i, ret;
 
@@ -117,7 +117,10 @@ static int setup_path(struct state *s, struct path *P, struct bw_err *e)
 	P->region = (need + page - 1) / page * page;
 	/* -b: the area of this side's own WRs, then the one the peer's use. */
 	P->xoff = p->bidir ? P->region * p->qps : 0;
-	ret = bw_mem_alloc(&s->o->mem, P->region * p->qps * (p->bidir ? 2 : 1),
+	need = P->region * p->qps * (p->bidir ? 2 : 1);
+	/* Huge pages: whole pages for the buffer, the regions as they are. */
+	granule = bw_mem_granule(&s->o->mem);
+	ret = bw_mem_alloc(&s->o->mem, (need + granule - 1) / granule * granule,
 			   &P->mem, e);
 	if (ret)
 		return ret;

@@ -50,7 +50,7 @@ static int make_vfio(struct opts *o, char *opts)
 	return fd;
 }
 
-/* "udmabuf:size=2M,node=1,interleave" / "heap:size=4M" / "vfio:..." */
+/* "udmabuf:size=2M,node=1,interleave,hugetlb" / "heap:size=4M" / "vfio:..." */
 static int make_buffer(struct opts *o)
 {
 	struct ibv_dmabuf_alloc_attr a = { .size = 2 << 20, .numa_node = -1 };
@@ -83,6 +83,8 @@ static int make_buffer(struct opts *o)
 			a.numa_node = (int32_t)v;
 		} else if (!strcmp(tok, "interleave")) {
 			a.flags |= IBV_DMABUF_ALLOC_INTERLEAVE;
+		} else if (!strcmp(tok, "hugetlb")) {
+			a.flags |= IBV_DMABUF_ALLOC_HUGETLB;
 		} else {
 			return -2;
 		}

@@ -471,13 +471,18 @@ enum ibv_dmabuf_alloc_type {
 enum ibv_dmabuf_alloc_flags {
 	/* udmabuf: spread pages over all nodes (a "mixed" buffer). */
 	IBV_DMABUF_ALLOC_INTERLEAVE = 1 << 0,
+	/*
+	 * udmabuf: a hugetlbfs memfd (MFD_HUGETLB) of the default huge page
+	 * size, from the pool of vm.nr_hugepages; size a multiple of it.
+	 */
+	IBV_DMABUF_ALLOC_HUGETLB = 1 << 1,
 };
 
 struct ibv_dmabuf_alloc_attr {
 	uint32_t comp_mask;	/* must be 0 */
 	uint32_t type;		/* enum ibv_dmabuf_alloc_type */
-	uint64_t size;		/* bytes, multiple of the page size */
-	int32_t numa_node;	/* udmabuf: bind pages here; -1 anywhere */
+	uint64_t size;		/* bytes, a (huge) page multiple */
+	int32_t numa_node;	/* bind pages here; -1 anywhere */
 	uint32_t flags;		/* enum ibv_dmabuf_alloc_flags */
 };
 
