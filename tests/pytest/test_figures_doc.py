@@ -188,8 +188,9 @@ def _no_cost_doc():
                   "methods": {"ibv_reg_mr": {"reg_us": reg, "dereg_us": [50.0 * i] * 3}}}]
         if i == 4:
             sizes.append({"bytes": 1 << 30, "ok": False, "error": "ibv_reg_mr: ENOMEM"})
-        boots.append(dict(META, boot=i, flavour=flavour, thp={"before": "always [madvise] never",
-                                                              "during": "always madvise [never]"},
+        thp = {"before": None, "during": None} if flavour == "patched-7.2" else \
+            {"before": "always [madvise] never", "during": "always madvise [never]"}
+        boots.append(dict(META, boot=i, flavour=flavour, thp=thp,
                           boot_id=f"{i}" * 8 + "-0000-0000-0000-" + "0" * 12,
                           kernel={"release": "7.2.13", "id": flavour},
                           result={"sizes": sizes}))
@@ -226,7 +227,9 @@ def test_dmabuf_bandwidth_and_no_cost_tables(tmp_path):
     assert "| 1.000–1.150 (4 pairs) | not settled |" in row, row
     assert row.endswith("| 100.0 / 150.0 |"), row  # dereg: boots 1, 3 (50, 150), 2, 4
     assert "| 1 GiB | boot 4 (patched-7.2): ibv_reg_mr: ENOMEM |" in table
-    assert "THP \"always [madvise] never\" set to \"always madvise [never]\"" in table
+    assert "clocksource hpet, THP \"always [madvise] never\" set to \"always madvise " \
+        "[never]\"; 2. patched-7.2: kernel 7.2.13 (patched-7.2)" in table
+    assert "2026-12-02 12:00 UTC, QEMU TCG guest, 2 vCPUs, clocksource hpet, no THP;" in table
     assert "boot id 33333333-0000-0000-0000-000000000000" in table
     assert "6+6 calls pooled over 2+2 boots; boot against boot 1.000–1.150" in summary
     assert "(pooled), not settled (boot against boot)" in summary
