@@ -147,7 +147,11 @@ def regpair(build_dir):
     (["--sizes", ",".join(["4K=2"] * 17)], "more than 16 sizes in '"
      + ",".join(["4K=2"] * 17) + "'"),
     (["--sizes", ",,"], "no sizes in ',,'"),
-    (["--mem", "host"], "--mem host is not a dma-buf"),
+    (["--mem", "host", "--ex", "auto"],
+     "--ex needs a dma-buf (--mem host is timed with ibv_reg_mr alone)"),
+    (["--with-query", "--mem", "host:node=0"],
+     "--with-query needs a dma-buf (--mem host:node=0 is timed with ibv_reg_mr alone)"),
+    (["--mem", "host", "--sizes", "3000"], "bad size '3000' (multiples of 4 KiB, up to 64 GiB)"),
     (["--ex", "both"], "bad --ex 'both' (auto, source or default)"),
     (["-n", "0"], "bad --reps '0'"),
 ])
@@ -169,6 +173,15 @@ def test_regpair_good_sizes_pass_the_parser(regpair, sizes):
     r = run([regpair, "-d", "nosuchdev0", "--sizes", sizes])
     line = one_line(r, "ibv_dmabuf_regpair: ", rc=1)
     assert "(see --help)" not in line, line
+
+
+@pytest.mark.parametrize("mem", ["host", "host:node=0"])
+def test_regpair_takes_host_memory(regpair, mem):
+    """--mem host (ibv_reg_mr alone, the no-cost figure's mode) passes the parser and the
+    backend's probe, which every machine passes: what stops the run is the device."""
+    r = run([regpair, "-d", "nosuchdev0", "--mem", mem, "--sizes", "4K=3"])
+    line = one_line(r, "ibv_dmabuf_regpair: ", rc=1)
+    assert line.startswith("ibv_dmabuf_regpair: no RDMA device 'nosuchdev0'"), line
 
 
 @pytest.mark.parametrize("sizes", ["4K=3", "4K,2M=1"])

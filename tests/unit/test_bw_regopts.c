@@ -193,7 +193,8 @@ static const struct option fake_longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static const struct bw_reg_tool fake_tool = {
+/* Not const: host_memory() lets it take host memory. */
+static struct bw_reg_tool fake_tool = {
 	.prog = "fake",
 	.sizes = "4K,8K",
 	.budget = 7,
@@ -292,6 +293,25 @@ static void command_line(void)
 	fflush(stdout);
 	CHECK_INT(parse(&f, 0, "--help", NULL), -1);
 	CHECK_STR(err, "");
+}
+
+/* A tool with host_ok takes --mem host; the dma-bufs as before. */
+static void host_memory(void)
+{
+	struct fake f;
+
+	fake_tool.host_ok = true;
+	CHECK_INT(parse(&f, 0, "--mem", "host:node=1", NULL), 0);
+	CHECK_STR(err, "");
+	CHECK(f.r.mem.ops == &bw_mem_host && f.r.mem.node == 1);
+	CHECK_INT(parse(&f, 0, "--mem", "udmabuf", NULL), 0);
+	CHECK(f.r.mem.ops == &bw_mem_udmabuf);
+	/* Still no bad backend, and still the sizes checked after it. */
+	CHECK_INT(parse(&f, 0, "--mem", "gpu", NULL), 2);
+	CHECK_STR(err, "fake: unknown memory backend 'gpu' (host, udmabuf, heap, drm, cuda) (see --help)\n");
+	CHECK_INT(parse(&f, 0, "--mem", "host", "--sizes", "0", NULL), 2);
+	CHECK_STR(err, "fake: bad size '0' (multiples of 4 KiB, up to 64 GiB) (see --help)\n");
+	fake_tool.host_ok = false;
 }
 
 static void hint_node(void)
@@ -501,6 +521,7 @@ int main(void)
 	RUN(sizes_plain);
 	RUN(sizes_limit);
 	RUN(command_line);
+	RUN(host_memory);
 	RUN(hint_node);
 	RUN(mem_cpu_access);
 	RUN(mem_spec_good);

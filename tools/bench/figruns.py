@@ -9,6 +9,9 @@
                     tool falls into the run; the client's wall time is taken around it here,
                     one clock for both tools (the "same clock": perftest times itself with
                     rdtsc, ibv_dmabuf_bw with CLOCK_MONOTONIC).
+  mem_cell(...)     ibv_dmabuf_bw alone at one size and op, one arm per memory kind (host
+                    memory, an ordinary MR, against a udmabuf, a dma-buf MR), interleaved
+                    the same way
   gate(cell, min)   the regression gate on a cell: ratio of medians >= min (figstats.gate)
   metadata()        machine, kernel, rdma-core, boot id of this boot, for every raw file
 
@@ -60,17 +63,22 @@ def listening(port):
 
 
 def one_run(tool, size, iters, port, dev="rxe0", gid=1, cq_mod=100, depth=128, timeout=300,
-            env=None):
+            env=None, mem="host", op="write"):
     """One server/client pair of `tool` on `dev` loopback. Returns a dict: bw_avg_MiBps,
     bw_peak_MiBps, wall_s (the client process, timed here), valid, error, and for
-    ibv_dmabuf_bw cq_polls/cq_polls_empty."""
-    a = types.SimpleNamespace(op="write", dev=dev, gid=gid, iters=iters, depth=depth,
-                              cq_mod=cq_mod, bw=BW, mem="host", timeout=60)
+    ibv_dmabuf_bw cq_polls/cq_polls_empty. mem and op are ibv_dmabuf_bw's --mem and --op
+    (both sides the same); ib_write_bw is host memory and WRITE only."""
+    if tool == "ib_write_bw" and (mem, op) != ("host", "write"):
+        raise ValueError(f"ib_write_bw is host memory and WRITE only, not {mem} {op}")
+    a = types.SimpleNamespace(op=op, dev=dev, gid=gid, iters=iters, depth=depth,
+                              cq_mod=cq_mod, bw=BW, mem=mem, timeout=60)
     argv, _ = bw_compare.commands(a, "perftest" if tool == "ib_write_bw" else "bw", size, port)
     if tool == "ibv_dmabuf_bw":
         argv = argv + ["--json"]
     full_env = dict(os.environ, **(env or {}))
     run = {"tool": tool, "bytes": size, "iterations": iters, "valid": False, "error": None}
+    if tool == "ibv_dmabuf_bw":
+        run.update(mem=mem, op=op)
     srv = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            env=full_env)
     try:
@@ -124,18 +132,20 @@ def one_run(tool, size, iters, port, dev="rxe0", gid=1, cq_mod=100, depth=128, t
 
 
 def interleaved(arms, reps, dev="rxe0", gid=1, env=None, log=sys.stderr):
-    """REPS rounds of one run per arm (tool, bytes, iterations); round r runs the arms rotated
-    by r (two arms: A B, B A, A B, ...). Both tools get env and this process's environment:
-    IBV_DMABUF_BW_TEST_DELAY_US, the test-only slowdown, reaches ibv_dmabuf_bw that way and
-    ib_write_bw ignores it."""
+    """REPS rounds of one run per arm (tool, bytes, iterations[, {mem, op}]); round r runs
+    the arms rotated by r (two arms: A B, B A, A B, ...). Both tools get env and this
+    process's environment: IBV_DMABUF_BW_TEST_DELAY_US, the test-only slowdown, reaches
+    ibv_dmabuf_bw that way and ib_write_bw ignores it."""
     runs = []
     for rep in range(reps):
         k = rep % len(arms)
-        for tool, size, iters in arms[k:] + arms[:k]:
-            r = one_run(tool, size, iters, next_port(), dev=dev, gid=gid, env=env)
+        for tool, size, iters, *more in arms[k:] + arms[:k]:
+            kw = more[0] if more else {}
+            r = one_run(tool, size, iters, next_port(), dev=dev, gid=gid, env=env, **kw)
             r.update(rep=rep, seq=len(runs))
             runs.append(r)
-            print(f"figruns: {size} B x {iters} rep {rep} {tool}: "
+            what = " ".join([tool] + [str(v) for v in kw.values()])
+            print(f"figruns: {size} B x {iters} rep {rep} {what}: "
                   f"{r.get('bw_avg_MiBps', '-')} MiB/s, wall {r.get('wall_s', '-')} s"
                   f"{'; ' + r['error'] if r['error'] else ''}", file=log, flush=True)
     return runs
@@ -147,8 +157,21 @@ def bw_cell(size, iters, reps, dev="rxe0", gid=1, env=None, log=sys.stderr):
     return {"bytes": size, "iterations": iters, "reps": reps, "runs": runs}
 
 
+def mem_cell(op, size, iters, reps, mems, dev="rxe0", gid=1, log=sys.stderr):
+    """REPS runs of ibv_dmabuf_bw per memory kind in mems at `size` and `op`, interleaved;
+    mems[0] first in even repetitions."""
+    arms = [("ibv_dmabuf_bw", size, iters, {"mem": m, "op": op}) for m in mems]
+    runs = interleaved(arms, reps, dev, gid, log=log)
+    return {"op": op, "bytes": size, "iterations": iters, "reps": reps, "mems": list(mems),
+            "runs": runs}
+
+
 def samples(cell, tool, key="bw_avg_MiBps"):
     return [r[key] for r in cell["runs"] if r["tool"] == tool and r["valid"]]
+
+
+def mem_samples(cell, mem, key="bw_avg_MiBps"):
+    return [r[key] for r in cell["runs"] if r.get("mem") == mem and r["valid"]]
 
 
 def gate(cell, minimum=GATE_MIN):

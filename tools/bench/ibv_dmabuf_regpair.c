@@ -23,6 +23,12 @@
  * Plain ibv_reg_dmabuf_mr() needs a provider with a dma-buf op: rxe has one
  * only with rdma-core-patches (run with that build's libibverbs); without
  * it the tool stops with the reason, and no figure is made.
+ *
+ * --mem host[:node=N] times one method alone, ibv_reg_mr() of anonymous
+ * memory (an ordinary MR by address: libibverbs sends the REG_MR write
+ * command), with the same sizes, warm-up, budget and samples: what the same
+ * registration costs on two kernels, each boot measured apart (--ex and
+ * --with-query are refused there).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -42,15 +48,17 @@ static const char prog[] = "ibv_dmabuf_regpair";
 
 #define MAX_SIZES 16
 
-enum method { M_PLAIN, M_EX, M_QUERY, M_COUNT };
+enum method { M_PLAIN, M_EX, M_QUERY, M_REG_MR, M_COUNT };
 
 static const char *const method_key[M_COUNT] = {
 	"ibv_reg_dmabuf_mr", "ibv_reg_dmabuf_mr_ex", "ibv_query_dmabuf",
+	"ibv_reg_mr",
 };
 
 struct opts {
 	struct bw_reg_opts r;	/* the options shared with _regbench */
 	const char *ex;
+	bool ex_given;
 	bool with_query;
 };
 
@@ -66,6 +74,8 @@ struct bench {
 	struct ibv_dmabuf_info source;
 	bool have_choice, have_source;
 	struct samples s[M_COUNT];
+	enum method rotation[M_COUNT];	/* the methods timed, in order */
+	int nm;
 	long n;
 	char error[BW_WHY_LEN];
 	char mem_desc[160];
@@ -78,7 +88,7 @@ static void usage(FILE *f)
 		"  -d, --ib-dev DEV      RDMA device; --device is the same\n"
 		"  -i, --ib-port N       port (1)\n"
 		"      --mem SPEC        dma-buf: udmabuf[:node=N|:interleave][:hugetlb],\n"
-		"                        heap[:node=N] (udmabuf)\n"
+		"                        heap[:node=N] (udmabuf); host[:node=N]: ibv_reg_mr alone\n"
 		"      --sizes LIST      SIZE[=REPS],... K/M/G suffixes (4K,2M,64M,1G)\n"
 		"  -n, --reps N          repetitions of a size without =REPS (100)\n"
 		"      --budget S        seconds per size before stopping early, after\n"
@@ -104,6 +114,7 @@ static int own_opt(int c, void *tool)
 			return tool_usage_error("bad --ex '%s' (auto, source or default)",
 						optarg);
 		o->ex = optarg;
+		o->ex_given = true;
 		return 0;
 	case 'q':
 		o->with_query = true;
@@ -132,6 +143,7 @@ static const struct bw_reg_tool regpair = {
 	.budget = 60,
 	.max_sizes = MAX_SIZES,
 	.with_reps = true,
+	.host_ok = true,
 	.not_dmabuf = "",
 	.longopts = own_longopts,
 	.opt = own_opt,
@@ -173,7 +185,9 @@ static int call(struct bench *b, struct bw_mem *m, enum method k, double *reg,
 			       !strcmp(b->o->ex, "source"), &a);
 	}
 	t0 = bw_now();
-	if (k == M_PLAIN)
+	if (k == M_REG_MR)
+		mr = ibv_reg_mr(b->pd, m->map, m->size, BW_REG_ACCESS);
+	else if (k == M_PLAIN)
 		mr = ibv_reg_dmabuf_mr(b->pd, 0, m->size, m->iova, m->fd, BW_REG_ACCESS);
 	else
 		mr = ibv_reg_dmabuf_mr_ex(b->pd, &a);
@@ -187,7 +201,7 @@ static int call(struct bench *b, struct bw_mem *m, enum method k, double *reg,
 		else
 			snprintf(b->error, sizeof(b->error), "%s: %s",
 				 method_key[k],
-				 k == M_PLAIN ? strerror(err) : ibv_ext_last_error());
+				 k == M_EX ? ibv_ext_last_error() : strerror(err));
 		return err ? err : EIO;
 	}
 	*reg = (t1 - t0) * 1e6;
@@ -214,19 +228,17 @@ static int call(struct bench *b, struct bw_mem *m, enum method k, double *reg,
 /* Repetition i's order: the methods rotated by i. */
 static enum method nth(const struct bench *b, long i, int j)
 {
-	int nm = b->o->with_query ? 3 : 2;
-
-	return (enum method)((i + j) % nm);
+	return b->rotation[(i + j) % b->nm];
 }
 
 static int bench_size(struct bench *b, int si, struct bw_mem *m)
 {
-	int nm = b->o->with_query ? 3 : 2, j, err;
 	double reg, dereg, start;
+	int j, err;
 	long i;
 
 	for (i = 0; i < b->o->r.warmup; i++)
-		for (j = 0; j < nm; j++) {
+		for (j = 0; j < b->nm; j++) {
 			err = call(b, m, nth(b, i, j), &reg, &dereg);
 			if (err)
 				return err;
@@ -235,7 +247,7 @@ static int bench_size(struct bench *b, int si, struct bw_mem *m)
 	for (b->n = 0; b->n < b->o->r.size_reps[si]; b->n++) {
 		if (b->n >= 5 && bw_now() - start > b->o->r.budget)
 			break;
-		for (j = 0; j < nm; j++) {
+		for (j = 0; j < b->nm; j++) {
 			enum method k = nth(b, b->n, j);
 
 			err = call(b, m, k, &reg, &dereg);
@@ -259,9 +271,17 @@ static void json_samples(struct json *j, const char *key, const double *v,
 	json_arr_end(j);
 }
 
+static const char *order_str(const struct bench *b)
+{
+	if (b->nm == 1)
+		return "one method, called again and again";
+	return b->nm == 3 ? "rotating: plain _ex query, _ex query plain, ..." :
+			    "alternating: plain _ex, _ex plain, ...";
+}
+
 static void json_size(struct bench *b, struct json *j, int si, int err)
 {
-	int k, nm = b->o->with_query ? 3 : 2;
+	int i;
 
 	json_obj_begin(j, NULL);
 	json_uint(j, "bytes", b->o->r.sizes[si]);
@@ -273,10 +293,11 @@ static void json_size(struct bench *b, struct json *j, int si, int err)
 	}
 	json_int(j, "reps", b->n);
 	json_int(j, "reps_asked", b->o->r.size_reps[si]);
-	json_str(j, "order", b->o->with_query ? "rotating: plain _ex query, _ex query plain, ..." :
-						"alternating: plain _ex, _ex plain, ...");
+	json_str(j, "order", order_str(b));
 	json_obj_begin(j, "methods");
-	for (k = 0; k < nm; k++) {
+	for (i = 0; i < b->nm; i++) {
+		enum method k = b->rotation[i];
+
 		json_obj_begin(j, method_key[k]);
 		json_samples(j, k == M_QUERY ? "call_us" : "reg_us", b->s[k].reg, b->n);
 		if (k != M_QUERY)
@@ -299,7 +320,19 @@ int main(int argc, char **argv)
 	ret = bw_reg_parse(argc, argv, &regpair, &o.r, &o);
 	if (ret)
 		return ret < 0 ? 0 : ret;
+	if (!o.r.mem.ops->dmabuf && (o.ex_given || o.with_query))
+		return tool_usage_error("%s needs a dma-buf (--mem %s is timed with ibv_reg_mr alone)",
+					o.with_query ? "--with-query" : "--ex",
+					o.r.mem_text);
 	b.o = &o;
+	if (!o.r.mem.ops->dmabuf) {
+		b.rotation[b.nm++] = M_REG_MR;
+	} else {
+		b.rotation[b.nm++] = M_PLAIN;
+		b.rotation[b.nm++] = M_EX;
+		if (o.with_query)
+			b.rotation[b.nm++] = M_QUERY;
+	}
 	if (bw_reg_open(&o.r, &b.dev))
 		return 1;
 	for (si = 0; si < o.r.nsizes; si++)
@@ -322,7 +355,10 @@ int main(int argc, char **argv)
 	json_str(&j, "tool", prog);
 	json_str(&j, "device", b.dev.name);
 	json_str(&j, "memory", o.r.mem_text);
-	json_str(&j, "ex", o.ex);
+	if (o.r.mem.ops->dmabuf)
+		json_str(&j, "ex", o.ex);
+	else
+		json_str(&j, "method", "ibv_reg_mr");
 	json_int(&j, "warmup", o.r.warmup);
 	json_arr_begin(&j, "sizes");
 	for (si = 0; si < o.r.nsizes; si++) {

@@ -115,7 +115,7 @@ static int parse_args(int argc, char **argv, const struct bw_reg_tool *t,
 		return ret;
 	if (bw_mem_parse(o->mem_text, &o->mem, &e))
 		return tool_usage_error("%s", e.msg);
-	if (!o->mem.ops->dmabuf)
+	if (!o->mem.ops->dmabuf && !t->host_ok)
 		return tool_usage_error("--mem %s is not a dma-buf%s",
 					o->mem_text, t->not_dmabuf);
 	return bw_reg_parse_sizes(o, o->sizes_text, t->max_sizes, t->with_reps);

@@ -2,9 +2,10 @@
 /*
  * The options the two registration benchmarks share, ibv_dmabuf_regbench
  * (tools/bw) and ibv_dmabuf_regpair (tools/bench): the device and port,
- * --mem (a dma-buf backend), --sizes, -n/--reps, --budget, --warmup, -V and
- * -h; their longopts entries and getopt cases, the size list (with
- * regpair's SIZE=REPS), and the opening of memory backend and device.
+ * --mem (a dma-buf backend; host memory too where the tool allows it),
+ * --sizes, -n/--reps, --budget, --warmup, -V and -h; their longopts entries
+ * and getopt cases, the size list (with regpair's SIZE=REPS), and the
+ * opening of memory backend and device.
  * Each tool describes its defaults, its own options and checks and its
  * usage text in a struct bw_reg_tool.
  */
@@ -51,6 +52,7 @@ struct bw_reg_tool {
 	double budget;			/* --budget by default */
 	int max_sizes;			/* at most BW_REG_MAX_SIZES */
 	bool with_reps;			/* SIZE=REPS allowed in --sizes */
+	bool host_ok;			/* --mem host allowed (ibv_reg_mr) */
 	const char *not_dmabuf;		/* after "--mem X is not a dma-buf" */
 	const struct option *longopts;	/* its own, { NULL } last */
 	/* One of its options: 0 (taken), BW_REG_NOT_OWN, or an exit status. */
@@ -64,8 +66,8 @@ struct bw_reg_tool {
  * The command line: the defaults (device none, port 1, udmabuf, 100
  * repetitions, 2 warm-up, t's sizes and budget); getopt_long() over the
  * shared options and t's own (t->opt(c, tool) first); -V, -h and getopt's
- * errors; no word left over; t->check(tool); --mem parsed and a dma-buf;
- * the size list (bw_reg_parse_sizes). 0, -1 (exit 0: printed as asked) or
+ * errors; no word left over; t->check(tool); --mem parsed and a dma-buf
+ * (or host memory, where t->host_ok); the size list (bw_reg_parse_sizes). 0, -1 (exit 0: printed as asked) or
  * TOOL_EXIT_USAGE (said).
  */
 int bw_reg_parse(int argc, char **argv, const struct bw_reg_tool *t,
