@@ -60,7 +60,7 @@ def test_unknown_kernel_flavour(tmp_path):
     res = labrun(tmp_path, "--kernel", "bogus", "--", "true", timeout=30)
     assert res.returncode == LAB_FAIL
     assert res.stderr.strip() == "labrun: unknown kernel flavour 'bogus' " \
-        "(want stock-6.12, stock-7.2, patched-7.2 or a path to a bzImage)"
+        "(want stock-6.12, stock-7.2, patched-7.2, unpatched-7.2 or a path to a bzImage)"
     assert time.monotonic() - t0 < 10
 
 

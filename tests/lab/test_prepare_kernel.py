@@ -108,7 +108,7 @@ def test_unknown_flavour(tmp_path):
                          text=True, timeout=30)
     assert res.returncode == 1
     assert res.stderr.strip() == "prepare-kernel: unknown kernel flavour or option 'bogus' " \
-        "(want stock-6.12, stock-7.2 or patched-7.2)"
+        "(want stock-6.12, stock-7.2, patched-7.2 or unpatched-7.2)"
 
 
 def test_config_fragments_only_for_the_patched_kernel(tmp_path):
@@ -119,3 +119,37 @@ def test_config_fragments_only_for_the_patched_kernel(tmp_path):
     assert res.returncode == 1
     assert res.stderr.strip() == "prepare-kernel: --config only applies to patched-7.2 " \
         "(stock kernels are used as Debian built them)"
+
+
+def test_unpatched_flavour_leaves_out_the_series_options(tree, tmp_path):
+    """unpatched-7.2 is lab.config without the series: the options the series defines are left
+    out of its config (else the check below would name CONFIG_RDMA_RXE_TEST_LOWER_ENDPOINTS,
+    which no unpatched tree has), every other option is still checked (the CMA heap, which
+    nothing enables, is named), and no patch is applied (a bogus one would fail to)."""
+    patches = tree / "kernel-patches"
+    assert "+config RDMA_RXE_TEST_LOWER_ENDPOINTS" in "".join(
+        p.read_text() for p in patches.glob("00*.patch"))
+    with open(patches / "lab.config", "a") as f:
+        f.write("CONFIG_DMABUF_HEAPS_CMA=y\n")
+    (patches / "9999-bogus.patch").write_text(
+        "Subject: [PATCH] bogus\n\n---\ndiff --git a/Makefile b/Makefile\n--- a/Makefile\n"
+        "+++ b/Makefile\n@@ -1,1 +1,1 @@\n-not in the Makefile\n+nor this\n")
+    with open(patches / "series", "a") as f:
+        f.write("9999-bogus.patch\n")
+    res = prepare(tree, tmp_path, flavour="unpatched-7.2")
+    assert res.returncode == 1, res.stderr
+    assert "lab.config: CONFIG_DMABUF_HEAPS_CMA=y requested, final .config has " \
+        "CONFIG_DMABUF_HEAPS_CMA=n" in res.stderr
+    assert "RDMA_RXE_TEST_LOWER_ENDPOINTS" not in res.stderr, res.stderr
+    assert "does not apply" not in res.stderr, res.stderr
+    assert "did not end up as requested" in res.stderr.strip().splitlines()[-1]
+
+
+def test_config_fragments_not_for_the_unpatched_control(tmp_path):
+    frag = tmp_path / "x.config"
+    frag.write_text("CONFIG_KASAN=y\n")
+    res = subprocess.run([str(HERE / "prepare-kernel"), "--config", str(frag), "unpatched-7.2"],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 1
+    assert res.stderr.strip() == "prepare-kernel: --config only applies to patched-7.2 " \
+        "(unpatched-7.2 is its control: lab.config alone)"
