@@ -16,6 +16,7 @@ SUMMARY = """=== summary
 build                                    ok        14s
 lab suite, stock-6.12                    FAILED   408s
 lab suite, KASAN patched-7.2             NOT RUN (85 min used of a 80 min budget)
+lab kernels (made beside the host stages) ok        72s
 """
 
 
@@ -67,6 +68,9 @@ def test_save_keeps_the_summary_and_update_writes_it(tmp_path):
     assert rec["wall_seconds"] == 3600 and rec["failed"] == ["lab suite, stock-6.12"]
     assert rec["stages"][0] == {"name": "build", "status": "ok", "seconds": 14}
     assert rec["stages"][2]["status"] == "NOT RUN"
+    # a name longer than printf's 40 characters widens its field; it must not end the table
+    assert rec["stages"][3] == {"name": "lab kernels (made beside the host stages)",
+                                "status": "ok", "seconds": 72}
     assert run(tool, "check").returncode == 1
     assert run(tool, "update").returncode == 0
     assert run(tool, "check").returncode == 0

@@ -202,6 +202,12 @@ def test_bidirectional_like_ib_write_bw(dev, tcp_port):
     args = ["-s", "65536", "-n", "200", "-b"]
     theirs, _, srv = pair(PT, dev, tcp_port, args)
     t_out, _ = ok(theirs, srv)
+    # perftest itself sometimes reports 0.00 MB/sec for a bidirectional run that moved its 200
+    # messages (seen once on stock-6.12 under TCG, 2026-12-03): then it measured nothing, and
+    # it is run once more; a second 0.00 fails below.
+    if float(table(t_out)[1][0][3]) == 0:
+        theirs, _, srv = pair(PT, dev, tcp_port + 200, args)
+        t_out, _ = ok(theirs, srv)
     ours, _, srv = pair(BW, dev, tcp_port + 100, args + ["--perftest-header"])
     o_out, _ = ok(ours, srv)
     assert "RDMA_Write Bidirectional BW Test" in t_out, t_out
