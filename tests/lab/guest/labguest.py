@@ -144,6 +144,16 @@ def _killed(srv):
 
 
 # --------------------------------------------------------------------------- sysfs
+def huge_pages(node, count=None, size_kb=2048):
+    """The number of SIZE_KB huge pages in NODE's pool, after asking for COUNT if given (the
+    kernel may make fewer: the caller compares). OSError when the pool cannot be written."""
+    path = f"/sys/devices/system/node/node{node}/hugepages/hugepages-{size_kb}kB/nr_hugepages"
+    if count is not None:
+        with open(path, "w") as f:
+            f.write(f"{count}\n")
+    return int(read(path))
+
+
 def read(path, default=None):
     try:
         with open(path) as f:

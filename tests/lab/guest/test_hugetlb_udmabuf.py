@@ -60,8 +60,7 @@ def free_pages():
 def set_pool(pages):
     """Each node's pool to pages[node]; returns the free counts (asserted to be them)."""
     for n in NODES:
-        with open(node_file(n, "nr_hugepages"), "w") as f:
-            f.write(f"{pages[n]}\n")
+        labguest.huge_pages(n, pages[n], HUGE // 1024)
     got = free_pages()
     assert got == pages, f"the guest could not make its huge pages: free {got}, wanted {pages}"
     return got
@@ -77,14 +76,13 @@ def pool():
         pytest.fail("/proc/meminfo has no Hugepagesize: this lab kernel has no "
                     "CONFIG_HUGETLBFS", pytrace=False)
     HUGE = kb[0] * 1024
-    saved = {n: int(labguest.read(node_file(n, "nr_hugepages"))) for n in NODES}
+    saved = {n: labguest.huge_pages(n, size_kb=HUGE // 1024) for n in NODES}
     total = labguest.read("/proc/sys/vm/nr_hugepages")
     try:
         yield set_pool({n: PER_NODE for n in NODES})
     finally:
         for n in NODES:
-            with open(node_file(n, "nr_hugepages"), "w") as f:
-                f.write(f"{saved[n]}\n")
+            labguest.huge_pages(n, saved[n], HUGE // 1024)
         assert labguest.read("/proc/sys/vm/nr_hugepages") == total
 
 
