@@ -54,7 +54,7 @@ def test_published_raw_files_exist_and_say_where_they_were_measured():
 def test_one_boot_per_published_lab_run():
     """Every lab figure of the one-boot run comes from one boot: the same boot id in all of
     its files. The file of several boots (reproduce --kernels) has a boot id per boot, all
-    different, the kernels taking turns."""
+    different, the control kernel its raw file names and the patched one taking turns."""
     docs = {os.path.basename(f): json.load(open(f))
             for f in glob.glob(os.path.join(RAW, "*.json"))}
     boots = {d["boot_id"] for n, d in docs.items()
@@ -65,7 +65,10 @@ def test_one_boot_per_published_lab_run():
             ids = [b["boot_id"] for b in d["boots"]]
             assert len(set(ids)) == len(ids) >= 4, (name, ids)
             flavours = [b["flavour"] for b in d["boots"]]
-            assert flavours == ["stock-7.2", "patched-7.2"] * (len(ids) // 2), (name, flavours)
+            pair = [d["pair"]["control"], d["pair"]["patched"]]
+            assert pair[0] in ("unpatched-7.2", "stock-7.2"), (name, pair)
+            assert pair[1] == "patched-7.2", (name, pair)
+            assert flavours == pair * (len(ids) // 2), (name, flavours)
 
 
 def test_every_table_names_its_raw_file():
