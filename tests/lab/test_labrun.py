@@ -163,6 +163,47 @@ def test_hung_guest_is_killed_at_timeout(tmp_path):
     assert 19 < took < 45, took
 
 
+@pytest.mark.parametrize("peer", [False, True], ids=["one-guest", "two-guests"])
+def test_stalled_boot_is_made_again_then_a_lab_failure(tmp_path, peer):
+    # rdinit=/bin/sh never runs guest-init, so no boot gets through its set-up: labrun kills
+    # the first boot at --boot-timeout, says so, boots again, and gives up after the second.
+    args = ["--boot-timeout", "5", "--append", "rdinit=/bin/sh"]
+    if peer:
+        args += ["--peer-cmd", "sleep 100"]
+    t0 = time.monotonic()
+    res = labrun(tmp_path, *args, "--", "true")
+    took = time.monotonic() - t0
+    assert res.returncode == LAB_FAIL, res.stderr
+    lines = res.stderr.splitlines()
+    stage = "the kernel or the initramfs (guest-init never started)"
+    assert f"labrun: boot 1 stalled in {stage}: no set-up within --boot-timeout 5 s; " \
+        f"QEMU killed (its console: {tmp_path}/.lab/console.boot1)" in lines, res.stderr
+    assert any(ln.startswith("labrun: booting stock-6.12 kernel ") and " again " in ln
+               for ln in lines), res.stderr
+    assert "labrun: the guest did not get through its set-up within --boot-timeout 5 s, " \
+        f"in 2 boots (stalled in {stage}); QEMU killed" in lines, res.stderr
+    assert (tmp_path / "status").read_text() == "lab-failure: boot stalled\n"
+    for n in (1, 2):  # each boot's console kept (5 s may be too early for any line in it)
+        assert (tmp_path / ".lab" / f"console.boot{n}").exists()
+        if peer:
+            assert (tmp_path / ".lab" / f"peer-console.boot{n}").exists()
+    assert not (tmp_path / "rc").exists()
+    assert took < 60, took
+
+
+def test_result_without_power_off_is_killed_after_a_grace(tmp_path):
+    # The command writes the result file itself and keeps the guest up: the result stands,
+    # QEMU is killed 30 s later, with a warning.
+    t0 = time.monotonic()
+    res = labrun(tmp_path, "--", "sh", "-c", 'echo 3 > "$LAB_OUT/rc"; sleep 250')
+    took = time.monotonic() - t0
+    assert res.returncode == 3, res.stderr
+    assert "labrun: warning: the guest wrote its result but did not power off within 30 s; " \
+        "QEMU killed" in res.stderr.splitlines(), res.stderr
+    assert (tmp_path / "status").read_text() == "ok rc=3\n"
+    assert took < 120, took
+
+
 def test_interrupt_leaves_no_qemu(tmp_path):
     proc = subprocess.Popen([str(LABRUN), "--out", str(tmp_path), "--", "sleep", "300"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
