@@ -102,14 +102,25 @@ def udmabuf(size, mode=MPOL_DEFAULT, nodes=()):
     return fd
 
 
-def heap_buffer(size, mode=MPOL_DEFAULT, nodes=(), fd_flags=os.O_RDWR):
-    """A system dma-heap buffer allocated while this thread runs under a memory policy."""
+@contextlib.contextmanager
+def mempolicy(mode, nodes):
+    """This thread's memory policy set to *mode* over *nodes* for the block (MPOL_DEFAULT: left
+    as it is), back to the default afterwards."""
     if mode != MPOL_DEFAULT:
         mask = _nodemask(nodes)
         if _libc.syscall(SYS_SET_MEMPOLICY, mode, ctypes.byref(mask), ctypes.c_ulong(65)):
             err = ctypes.get_errno()
             raise OSError(err, f"set_mempolicy: {os.strerror(err)}")
     try:
+        yield
+    finally:
+        if mode != MPOL_DEFAULT:
+            _libc.syscall(SYS_SET_MEMPOLICY, MPOL_DEFAULT, None, ctypes.c_ulong(0))
+
+
+def heap_buffer(size, mode=MPOL_DEFAULT, nodes=(), fd_flags=os.O_RDWR):
+    """A system dma-heap buffer allocated while this thread runs under a memory policy."""
+    with mempolicy(mode, nodes):
         buf = bytearray(struct.pack("QIIQ", size, 0, fd_flags | os.O_CLOEXEC, 0))
         heap = os.open("/dev/dma_heap/system", os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -117,9 +128,6 @@ def heap_buffer(size, mode=MPOL_DEFAULT, nodes=(), fd_flags=os.O_RDWR):
         finally:
             os.close(heap)
         return struct.unpack("QIIQ", bytes(buf))[1]
-    finally:
-        if mode != MPOL_DEFAULT:
-            _libc.syscall(SYS_SET_MEMPOLICY, MPOL_DEFAULT, None, ctypes.c_ulong(0))
 
 
 def online_nodes():

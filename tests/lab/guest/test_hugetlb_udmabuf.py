@@ -15,7 +15,9 @@ Every kernel (Debian's and the lab's have CONFIG_HUGETLBFS and CONFIG_UDMABUF):
     pages than the node has free while the other node has them (ENOMEM), an empty pool
     (ENOMEM), each leaving no fd and no huge page behind.
 Patched 7.2: registration on rxe (ibverbs_ext) and ibv_dmabuf_bw --mem udmabuf:node=N:hugetlb
---check, the source described by the kernel and the endpoint of the buffer's node.
+--check, the source described by the kernel and the endpoint of the buffer's node; the
+kernel's description of a udmabuf made by UDMABUF_CREATE_LIST of pieces of huge pages of two
+nodes (patch 0005 walks per folio, bounded by the list's items).
 """
 
 import errno
@@ -26,6 +28,7 @@ import struct
 
 import pytest
 
+import kverbs
 import labguest
 from test_bw_lab import ok_json, pair
 
@@ -241,3 +244,53 @@ def test_hugetlb_bw_traffic_checked(lab, tcp_port, node):
         assert p["source"]["numa_node"] == node, p
         assert p["endpoint"]["pci"] == nic.pci and p["path_class"] == "PHB", p
     assert free_pages() == before
+
+
+# <linux/udmabuf.h>: struct udmabuf_create_list { __u32 flags; __u32 count;
+#                                                 struct udmabuf_create_item list[]; }
+UDMABUF_CREATE_LIST = labguest._ioc(labguest._IOC_WRITE, "u", 0x43, 8)
+
+
+def huge_memfd(node, pages):
+    """A hugetlb memfd of *pages* huge pages allocated on *node*, sealed for udmabuf."""
+    memfd = os.memfd_create("lab-huge", os.MFD_HUGETLB | os.MFD_ALLOW_SEALING | os.MFD_CLOEXEC)
+    try:
+        os.ftruncate(memfd, pages * HUGE)
+        with kverbs.mempolicy(kverbs.MPOL_BIND, [node]):
+            os.posix_fallocate(memfd, 0, pages * HUGE)
+        fcntl.fcntl(memfd, labguest.F_ADD_SEALS, labguest.F_SEAL_SHRINK)
+        return memfd
+    except BaseException:
+        os.close(memfd)
+        raise
+
+
+@pytest.mark.patched_only
+def test_hugetlb_list_pieces_described_per_folio():
+    """A udmabuf of pieces of huge pages, node 0's and node 1's, cut inside their folios:
+    the description follows the pieces, not the folios (a walk that took each folio's rest
+    without the item's end would give node 0 all of the first 2 MiB), and merges pieces that
+    continue one another on one node."""
+    a, b = huge_memfd(0, 1), huge_memfd(1, 2)
+    half, quarter = HUGE // 2, HUGE // 4
+    # (memfd, offset, size): a's first half, b's second quarter to its second page's first
+    # quarter, a's second half (back on node 0), then a's first quarter again.
+    items = [(a, 0, half), (b, 3 * quarter, 2 * quarter), (a, half, half), (a, 0, quarter)]
+    want = [(0, half, 0), (half, 2 * quarter, 1), (half + 2 * quarter, half + quarter, 0)]
+    arg = struct.pack("II", labguest.UDMABUF_FLAGS_CLOEXEC, len(items)) + b"".join(
+        struct.pack("IIQQ", fd, 0, off, size) for fd, off, size in items)
+    dev = os.open("/dev/udmabuf", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        fd = fcntl.ioctl(dev, UDMABUF_CREATE_LIST, bytearray(arg), True)
+    finally:
+        os.close(dev)
+        os.close(a)
+        os.close(b)
+    try:
+        d = kverbs.describe(fd)
+    finally:
+        os.close(fd)
+    assert d["size"] == sum(size for _, _, size in items), d
+    got = [(r["offset"], r["length"], r["numa_node"]) for r in d["ranges"]]
+    assert got == want, d
+    assert all(r["mem"] == kverbs.DMA_BUF_MEM_SYSTEM for r in d["ranges"]), d
