@@ -133,3 +133,31 @@ def test_bootstrap_of_any_statistic():
     num, den = [9, 9, 11, 11, 11], [10] * 5
     assert figstats.bootstrap_ci([num, den], lambda m: m[0] / m[1]) == \
         figstats.bootstrap_ratio_ci(num, den) == (0.9, 1.1)
+
+
+def test_paired_compare_takes_out_what_changed_between_pairs():
+    # every pair 0.9, while the host got slower and slower: the pairs' ratio is exactly 0.9,
+    # the independent resamples of the ratio of medians are not
+    num, den = [9.0, 18.0, 36.0], [10.0, 20.0, 40.0]
+    p = figstats.paired_compare(num, den, ">= 0.9")
+    assert (p["ratio"], p["ci"], p["pairs"], p["verdict"]) == (0.9, [0.9, 0.9], 3, "met")
+    assert (p["num"]["median"], p["den"]["median"]) == (18.0, 20.0)
+    lo, hi = figstats.bootstrap_ratio_ci(num, den)
+    assert lo < 0.5 and hi > 1.5, (lo, hi)
+
+
+def test_paired_compare_resamples_whole_pairs():
+    # two pairs with ratios 0.8 and 1.0: a resample's median is 0.8, 0.9 or 1.0, and both ends
+    # come up in 2000 resamples far more often than the 2.5 % tails
+    p = figstats.paired_compare([8.0, 30.0], [10.0, 30.0], ">= 0.9")
+    assert (p["ratio"], p["ci"], p["verdict"]) == (0.9, [0.8, 1.0], "not settled")
+    assert figstats.paired_compare([7.0, 8.0], [10.0, 10.0], ">= 0.9")["verdict"] == "missed"
+    # one pair: a point, which settles nothing
+    p = figstats.paired_compare([9.5], [10.0], ">= 0.9")
+    assert (p["ci"], p["verdict"]) == ([0.95, 0.95], "not settled")
+
+
+def test_paired_compare_refusals():
+    for num, den in (([1.0], [1.0, 2.0]), ([], []), ([1.0, 2.0], [1.0, 0.0])):
+        with pytest.raises(ValueError):
+            figstats.paired_compare(num, den)

@@ -14,6 +14,10 @@ From the raw per-run samples of tools/bench/reproduce:
                                  on the right side of the target, "missed" when it is wholly
                                  on the wrong side, "not settled" when it straddles the target
   compare(num, den, goal)        all of the above for one cell
+  paired_compare(num, den, goal) the same for runs made in pairs, side by side (num[i] next to
+                                 den[i]): the median of the pairs' ratios, its interval
+                                 resampling pairs, so that what changed between pairs (the
+                                 host's load, say) drops out of each ratio
 
 Goals are strings: ">= 0.95" (higher is better) or "<= 1.05" (lower is better). A bound equal
 to the target counts as on the right side (">= 0.95" is met by [0.95, 1.2]).
@@ -142,6 +146,25 @@ def compare(num, den, goal=None, level=LEVEL, resamples=RESAMPLES, seed=SEED):
     if goal is not None:
         out["goal"] = goal
         out["verdict"] = verdict(lo, hi, goal)
+    return out
+
+
+def paired_compare(num, den, goal=None, level=LEVEL, resamples=RESAMPLES, seed=SEED):
+    """One cell of paired runs: num[i] was run next to den[i]. The ratio is the median of the
+    pairs' ratios num[i] / den[i]; the interval resamples whole pairs. One pair has no spread
+    to resample: its verdict is "not settled" whatever its ratio."""
+    if len(num) != len(den) or not num:
+        raise ValueError(f"{len(num)} and {len(den)} runs are not pairs")
+    if any(d == 0 for d in den):
+        raise ValueError("a denominator run is 0")
+    ratios = [n / d for n, d in zip(num, den)]
+    lo, hi = bootstrap_ci([ratios], lambda meds: meds[0], level, resamples, seed)
+    out = {"num": summary(num), "den": summary(den), "pairs": len(ratios),
+           "ratios": summary(ratios), "ratio": median(ratios), "ci": [lo, hi], "level": level,
+           "resamples": resamples, "seed": seed}
+    if goal is not None:
+        out["goal"] = goal
+        out["verdict"] = verdict(lo, hi, goal) if len(ratios) > 1 else "not settled"
     return out
 
 
