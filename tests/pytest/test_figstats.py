@@ -67,7 +67,7 @@ def test_bootstrap_interval_wholly_below_and_boundaries():
     # ratio over den = 10 is exactly [0.7, 0.9].
     c = figstats.compare([7, 8, 8, 8, 9], [10] * 5, ">= 0.95")
     assert c["ci"] == [0.7, 0.9] and c["ratio"] == 0.8
-    assert c["verdict"] == "missed"            # all of it below 0.95
+    assert c["verdict"] == "not settled"       # all of it below 0.95, but 5 < MIN_N runs a side
     lo, hi = c["ci"]
     assert figstats.verdict(lo, hi, ">= 0.7") == "met"          # lower bound on the target
     assert figstats.verdict(lo, hi, ">= 0.71") == "not settled"
@@ -138,12 +138,12 @@ def test_bootstrap_of_any_statistic():
 def test_paired_compare_takes_out_what_changed_between_pairs():
     # every pair 0.9, while the host got slower and slower: the pairs' ratio is exactly 0.9,
     # the independent resamples of the ratio of medians are not
-    num, den = [9.0, 18.0, 36.0], [10.0, 20.0, 40.0]
+    num, den = [9.0, 18.0, 36.0, 4.5, 27.0, 45.0], [10.0, 20.0, 40.0, 5.0, 30.0, 50.0]
     p = figstats.paired_compare(num, den, ">= 0.9")
-    assert (p["ratio"], p["ci"], p["pairs"], p["verdict"]) == (0.9, [0.9, 0.9], 3, "met")
-    assert (p["num"]["median"], p["den"]["median"]) == (18.0, 20.0)
+    assert (p["ratio"], p["ci"], p["pairs"], p["verdict"]) == (0.9, [0.9, 0.9], 6, "met")
+    assert (p["num"]["median"], p["den"]["median"]) == (22.5, 25.0)
     lo, hi = figstats.bootstrap_ratio_ci(num, den)
-    assert lo < 0.5 and hi > 1.5, (lo, hi)
+    assert lo < 0.6 and hi > 1.4, (lo, hi)
 
 
 def test_paired_compare_resamples_whole_pairs():
@@ -151,7 +151,7 @@ def test_paired_compare_resamples_whole_pairs():
     # come up in 2000 resamples far more often than the 2.5 % tails
     p = figstats.paired_compare([8.0, 30.0], [10.0, 30.0], ">= 0.9")
     assert (p["ratio"], p["ci"], p["verdict"]) == (0.9, [0.8, 1.0], "not settled")
-    assert figstats.paired_compare([7.0, 8.0], [10.0, 10.0], ">= 0.9")["verdict"] == "missed"
+    assert figstats.paired_compare([7.0, 8.0] * 3, [10.0] * 6, ">= 0.9")["verdict"] == "missed"
     # one pair: a point, which settles nothing
     p = figstats.paired_compare([9.5], [10.0], ">= 0.9")
     assert (p["ci"], p["verdict"]) == ([0.95, 0.95], "not settled")
@@ -161,3 +161,17 @@ def test_paired_compare_refusals():
     for num, den in (([1.0], [1.0, 2.0]), ([], []), ([1.0, 2.0], [1.0, 0.0])):
         with pytest.raises(ValueError):
             figstats.paired_compare(num, den)
+
+
+def test_fewer_than_min_n_never_settles():
+    # the same point interval, 0.8 against >= 0.95: missed from MIN_N = 6 a side, never before
+    assert figstats.MIN_N == 6
+    assert figstats.compare([8] * 6, [10] * 6, ">= 0.95")["verdict"] == "missed"
+    assert figstats.compare([8] * 6, [10] * 6, "<= 0.85")["verdict"] == "met"
+    assert figstats.compare([8] * 5, [10] * 6, "<= 0.85")["verdict"] == "not settled"
+    assert figstats.compare([8] * 6, [10] * 5, ">= 0.95")["verdict"] == "not settled"
+    assert figstats.paired_compare([8] * 6, [10] * 6, ">= 0.95")["verdict"] == "missed"
+    assert figstats.paired_compare([8] * 5, [10] * 5, ">= 0.95")["verdict"] == "not settled"
+    assert figstats.verdict(0.8, 0.8, ">= 0.95", n=5) == "not settled"
+    assert figstats.verdict(0.8, 0.8, ">= 0.95", n=6) == "missed"
+    assert figstats.verdict(0.8, 0.8, ">= 0.95") == "missed"   # no n: the interval alone

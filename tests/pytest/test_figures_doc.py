@@ -160,9 +160,12 @@ META = {"date": "2026-12-02 12:00 UTC", "producer": "tools/bench/reproduce",
 
 
 def _dmabuf_bw_doc():
-    """WRITE 64 KiB: ordinary MR 40, 42, 38 and dma-buf MR 36, 39, 37 MiB/s, run in pairs
-    (ratios 0.9, 0.929, 0.974: median 0.929; medians 40 and 37: 0.925); READ 1 MiB: a dma-buf
-    run that failed, left out with its pair."""
+    """WRITE 64 KiB, 6 pairs: ordinary MR 40 42 38 44 36 50 MiB/s, dma-buf MR 15/16 of each
+    (exact in binary) - every pair's ratio 0.9375 while the runs drift: pairs resampled, the
+    interval is [0.9375, 0.9375], met against >= 0.9; the two medians 41 and 38.4375 give
+    0.9375 too, but resampled independently they straddle 0.9. READ 1 MiB: the dma-buf run of rep 0 failed,
+    so rep 0 is left out and the one pair is rep 1's, 33 / 32 (the valid runs in order would
+    pair 33 with 30)."""
     def runs(host, dmabuf, bad=()):
         out = []
         for rep, (h, d) in enumerate(zip(host, dmabuf)):
@@ -172,37 +175,47 @@ def _dmabuf_bw_doc():
                             "error": None if ok else "client exit status 1: boom",
                             "bw_avg_MiBps": v, "wall_s": 1.0 + v / 100})
         return out
-    cells = [{"op": "write", "bytes": 65536, "iterations": 1000, "reps": 3,
-              "runs": runs([40.0, 42.0, 38.0], [36.0, 39.0, 37.0])},
+    host = [40.0, 42.0, 38.0, 44.0, 36.0, 50.0]
+    cells = [{"op": "write", "bytes": 65536, "iterations": 1000, "reps": 6,
+              "runs": runs(host, [h * 15 / 16 for h in host])},
              {"op": "read", "bytes": 1 << 20, "iterations": 200, "reps": 2,
-              "runs": runs([30.0, 32.0], [31.0, 33.0], bad={("udmabuf:node=0", 1)})}]
+              "runs": runs([30.0, 32.0], [31.0, 33.0], bad={("udmabuf:node=0", 0)})}]
     return dict(META, figure="bw_dmabuf_vs_host", device="rxe0", tx_depth=128, cq_mod=100,
                 mems=["host", "udmabuf:node=0"], order="interleaved", cells=cells)
 
 
 def _no_cost_doc():
-    """Boots stock, patched, stock, patched; 4 KiB medians 110, 115, 100, 110 µs. Pooled:
-    stock 90 100 100 110 110 120 (105), patched 100 105 110 115 120 125 (112.5): 1.071.
-    Boot against boot: 115/110, 115/100, 110/110, 110/100: 1.000-1.150, not settled."""
-    regs = [[100.0, 110.0, 120.0], [105.0, 115.0, 125.0], [90.0, 100.0, 110.0],
-            [100.0, 110.0, 120.0]]
+    """Boots stock, patched, ... (6 each). 4 KiB: every stock boot 100 100 100 µs; patched boot
+    2 makes five calls of 150, the other patched boots one call of 101. Over boots: medians
+    100 x6 and 150, 101 x5: 101 / 100 = 1.010; a resample's patched median passes 101 only
+    when 3 or more of its 6 draws are boot 2 (p = 0.0623 > 2.5 %; 4 or more: 0.0087), so the
+    interval is [1.010, (101 + 150) / 2 / 100 = 1.255]: not settled. The calls pooled give
+    (101 + 150) / 2 / 100 = 1.255 instead: one boot with many calls outweighs five. 2 MiB: stock
+    100 and patched 101 in every call: 1.010 with no spread, met over 6+6 boots. 1 GiB: boot 4
+    failed. Deregistration: 50 x the boot number each call."""
     boots = []
-    for i, (flavour, reg) in enumerate(zip(["stock-7.2", "patched-7.2"] * 2, regs), 1):
-        sizes = [{"bytes": 4096, "ok": True, "reps": 3, "order": "one method",
-                  "methods": {"ibv_reg_mr": {"reg_us": reg, "dereg_us": [50.0 * i] * 3}}}]
+    for i in range(1, 13):
+        flavour = "stock-7.2" if i % 2 else "patched-7.2"
+        small = [100.0] * 3 if i % 2 else [150.0] * 5 if i == 2 else [101.0]
+        sizes = [{"bytes": 4096, "ok": True, "reps": len(small), "order": "one method",
+                  "methods": {"ibv_reg_mr": {"reg_us": small,
+                                             "dereg_us": [50.0 * i] * len(small)}}},
+                 {"bytes": 2 << 20, "ok": True, "reps": 3, "order": "one method",
+                  "methods": {"ibv_reg_mr": {"reg_us": [100.0 if i % 2 else 101.0] * 3,
+                                             "dereg_us": [1.0] * 3}}}]
         if i == 4:
             sizes.append({"bytes": 1 << 30, "ok": False, "error": "ibv_reg_mr: ENOMEM"})
         thp = {"before": None, "during": None} if flavour == "patched-7.2" else \
             {"before": "always [madvise] never", "during": "always madvise [never]"}
         boots.append(dict(META, boot=i, flavour=flavour, thp=thp,
-                          boot_id=f"{i}" * 8 + "-0000-0000-0000-" + "0" * 12,
+                          boot_id=f"{i % 10}" * 8 + "-0000-0000-0000-" + "0" * 12,
                           kernel={"release": "7.2.13", "id": flavour},
                           result={"sizes": sizes}))
-    return {"figure": "reg_no_attr", "producer": "tools/bench/reproduce --kernels",
+    return {"figure": "reg_no_attr", "producer": "tools/bench/reproduce --kernels --boots 6",
             "date": "2026-12-02 12:00 UTC", "command": "-d rxe0 --mem host:node=0",
-            "order": "stock-7.2, patched-7.2, stock-7.2, patched-7.2: one boot each",
+            "order": "6 x (stock-7.2, patched-7.2): one boot each",
             "machine": {"host_cpu": "cpu", "host_cores": 2, "host_os": "os"},
-            "repetitions": "4K=3,1G=3", "boots": boots}
+            "repetitions": "4K=3,2M=3,1G=3", "boots": boots}
 
 
 def test_dmabuf_bandwidth_and_no_cost_tables(tmp_path):
@@ -212,40 +225,43 @@ def test_dmabuf_bandwidth_and_no_cost_tables(tmp_path):
     assert gen("--update", "--raw", str(raw), "--docs", str(docs)).returncode == 0
     bench, results = ((docs / n).read_text() for n in DOCS)
     table = section(bench, "tables")
-    # A: the median of the pairs' ratios 36/40, 39/42, 37/38 with pairs resampled, its
-    # verdict against >= 0.9, the ratio of medians 37 / 40 beside it; the failed run named,
-    # left out with its pair, its partner still in the ordinary MR's runs
+    # A: pairs resampled, every pair 0.9375: met; the ratio of medians 38.4375 / 41 beside
+    # it, whose independent resamples straddle 0.9
     row = next(l for l in table.splitlines() if l.startswith("| WRITE | 65536 |"))
-    assert "**40.0** [39.0–41.0] (38.0–42.0), 3" in row, row
-    lo, hi = figstats.bootstrap_ci([[36 / 40, 39 / 42, 37 / 38]], lambda m: m[0])
-    verdict = figstats.verdict(lo, hi, ">= 0.9")
-    assert verdict == "met" and lo == 0.9 < hi, (lo, hi)  # unpaired: not settled
-    assert f"**0.929** ({lo:.3f}–{hi:.3f}), 3 pairs | {verdict} | 0.925 |" in row, row
+    assert "| **41.0** [38.5–43.5] (36.0–50.0), 6 | **38.4** [36.1–40.8] (33.8–46.9), 6 | " \
+        "**0.938** (0.938–0.938), 6 pairs | met | 0.938 |" in row, row
+    host = [40.0, 42.0, 38.0, 44.0, 36.0, 50.0]
+    lo, hi = figstats.bootstrap_ratio_ci([h * 15 / 16 for h in host], host)
+    assert lo < 0.9 < hi, (lo, hi)
+    # READ 1 MiB: rep 0 left out with its failed run, rep 1 paired (33 / 32); one pair
+    # settles nothing; the ordinary MR's column keeps both its valid runs
     read = next(l for l in table.splitlines() if l.startswith("| READ | 1048576 | 200 |"))
-    assert "| **31.0** [30.5–31.5] (30.0–32.0), 2 | **31.0** [31.0–31.0] (31.0–31.0), 1 | " \
-        "**1.033** (1.033–1.033), 1 pair | not settled | 1.000 |" in read, read
-    assert "READ 1 MiB: udmabuf:node=0 rep 1: client exit status 1: boom" in table
+    assert "| **31.0** [30.5–31.5] (30.0–32.0), 2 | **33.0** [33.0–33.0] (33.0–33.0), 1 | " \
+        "**1.031** (1.031–1.031), 1 pair | not settled | 1.065 |" in read, read
+    assert "READ 1 MiB: udmabuf:node=0 rep 0: client exit status 1: boom" in table
     summary = section(results, "summary")
-    assert (f"dma-buf MR (udmabuf, rxe's vmap path) / ordinary MR, WRITE 64 KiB | ≥ 0.9 | "
-            f"**0.929** ({lo:.3f}–{hi:.3f}), median of 3 pairs of runs | {verdict} |") \
-        in summary, summary
-    # B: each boot's median; over boots median(115, 110) / median(110, 100) with boots
-    # resampled, and its verdict; the pooled calls' 112.5 / 105
+    assert ("dma-buf MR (udmabuf, rxe's vmap path) / ordinary MR, WRITE 64 KiB | ≥ 0.9 | "
+            "**0.938** (0.938–0.938), median of 6 pairs of runs | met |") in summary, summary
+    # B: over boots 101 / 100 with the interval worked out in _no_cost_doc, not settled;
+    # the calls pooled 1.255; dereg pooled: stock 50 150 ... 550 x3 (300), patched 100 x5,
+    # 200 300 400 500 600 (150)
     row = next(l for l in table.splitlines() if l.startswith("| 4 KiB |"))
-    assert "| 1. stock 110.0, 2. patched 115.0, 3. stock 100.0, 4. patched 110.0 |" in row, row
-    blo, bhi = figstats.bootstrap_ratio_ci([115.0, 110.0], [110.0, 100.0])
-    bverdict = figstats.verdict(blo, bhi, "<= 1.02")
-    assert bverdict == "not settled" and blo < 1.02 < bhi, (blo, bhi)
-    assert f"| **1.071** ({blo:.3f}–{bhi:.3f}), 2+2 boots | {bverdict} | **1.071** (" in row, row
-    assert row.endswith("| 100.0 / 150.0 |"), row  # dereg: boots 1, 3 (50, 150), 2, 4
-    assert "| 1 GiB | boot 4 (patched-7.2): ibv_reg_mr: ENOMEM |" in table
+    assert "| 1. stock 100.0, 2. patched 150.0, 3. stock 100.0, 4. patched 101.0, " in row, row
+    assert "| **1.010** (1.010–1.255), 6+6 boots | not settled | **1.255** (" in row, row
+    assert row.endswith("| 300.0 / 150.0 |"), row
+    row = next(l for l in table.splitlines() if l.startswith("| 2 MiB |"))
+    assert "| **1.010** (1.010–1.010), 6+6 boots | met | **1.010** (1.010–1.010) | met |" \
+        in row, row
+    assert "| 1 GiB | boot 4 (patched-7.2): ibv_reg_mr: ENOMEM | |  | – | not measured | – | " \
+        "not measured | |" in table
     assert "clocksource hpet, THP \"always [madvise] never\" set to \"always madvise " \
         "[never]\"; 2. patched-7.2: kernel 7.2.13 (patched-7.2)" in table
     assert "2026-12-02 12:00 UTC, QEMU TCG guest, 2 vCPUs, clocksource hpet, no THP;" in table
     assert "boot id 33333333-0000-0000-0000-000000000000" in table
-    assert f"**1.071** ({blo:.3f}–{bhi:.3f}) over 2+2 boots; calls pooled **1.071** (" \
+    assert "4 KiB | ≤ 1.02 | **1.010** (1.010–1.255) over 6+6 boots; calls pooled **1.255** (" \
         in summary, summary
-    assert "6+6 calls | not settled (over boots), " in summary, summary
+    assert "2 MiB | ≤ 1.02 | **1.010** (1.010–1.010) over 6+6 boots; calls pooled **1.010** " \
+        "(1.010–1.010), 18+18 calls | met (over boots), met (calls pooled) |" in summary, summary
     assert gen("--check", "--raw", str(raw), "--docs", str(docs)).returncode == 0
 
 

@@ -20,7 +20,10 @@ From the raw per-run samples of tools/bench/reproduce:
                                  host's load, say) drops out of each ratio
 
 Goals are strings: ">= 0.95" (higher is better) or "<= 1.05" (lower is better). A bound equal
-to the target counts as on the right side (">= 0.95" is met by [0.95, 1.2]).
+to the target counts as on the right side (">= 0.95" is met by [0.95, 1.2]). A cell with fewer
+than MIN_N samples on a side (runs, pairs, boots) is "not settled" whatever its interval: below
+six, the chance that a sample's whole range misses the true median (2 * 0.5**n) is above 5 %,
+so a percentile interval of a median is narrower than its 95 % label says.
 
 Quantiles interpolate linearly between order statistics (the "inclusive" method of
 statistics.quantiles, numpy's default): for sorted x[0..n-1] the q-quantile is at position
@@ -34,6 +37,7 @@ SEED = 20261202
 RESAMPLES = 2000
 LEVEL = 0.95
 VERDICTS = ("met", "missed", "not settled")
+MIN_N = 6
 
 
 def _sorted(xs):
@@ -122,13 +126,16 @@ def _holds(x, goal):
     return x >= target if op == ">=" else x <= target
 
 
-def verdict(lo, hi, goal, point=None, point_goal=None):
+def verdict(lo, hi, goal, point=None, point_goal=None, n=None):
     """met / missed / not settled for the interval [lo, hi] against goal ('>= X' or '<= X').
     With point and point_goal (e.g. the ratio of medians and '>= 1.0' for "at least 1.0 with
     the interval above 0.95"), "met" also needs the point to hold its goal; an interval on the
-    right side with a point that does not is "not settled"."""
+    right side with a point that does not is "not settled". n: the smallest sample behind the
+    interval; under MIN_N the verdict is "not settled"."""
     if lo > hi:
         raise ValueError(f"interval [{lo}, {hi}] is reversed")
+    if n is not None and n < MIN_N:
+        return "not settled"
     if _holds(lo, goal) and _holds(hi, goal):
         if point_goal is not None and not _holds(point, point_goal):
             return "not settled"
@@ -145,14 +152,14 @@ def compare(num, den, goal=None, level=LEVEL, resamples=RESAMPLES, seed=SEED):
            "ci": [lo, hi], "level": level, "resamples": resamples, "seed": seed}
     if goal is not None:
         out["goal"] = goal
-        out["verdict"] = verdict(lo, hi, goal)
+        out["verdict"] = verdict(lo, hi, goal, n=min(len(num), len(den)))
     return out
 
 
 def paired_compare(num, den, goal=None, level=LEVEL, resamples=RESAMPLES, seed=SEED):
     """One cell of paired runs: num[i] was run next to den[i]. The ratio is the median of the
-    pairs' ratios num[i] / den[i]; the interval resamples whole pairs. One pair has no spread
-    to resample: its verdict is "not settled" whatever its ratio."""
+    pairs' ratios num[i] / den[i]; the interval resamples whole pairs (fewer than MIN_N
+    pairs: "not settled")."""
     if len(num) != len(den) or not num:
         raise ValueError(f"{len(num)} and {len(den)} runs are not pairs")
     if any(d == 0 for d in den):
@@ -164,7 +171,7 @@ def paired_compare(num, den, goal=None, level=LEVEL, resamples=RESAMPLES, seed=S
            "resamples": resamples, "seed": seed}
     if goal is not None:
         out["goal"] = goal
-        out["verdict"] = verdict(lo, hi, goal) if len(ratios) > 1 else "not settled"
+        out["verdict"] = verdict(lo, hi, goal, n=len(ratios))
     return out
 
 
