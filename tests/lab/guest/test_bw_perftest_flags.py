@@ -96,6 +96,26 @@ def ok(client, server):
     return client.stdout, srv_out
 
 
+def perftest_timed(dev, port, args):
+    """One ib_write_bw run that measured something: (client output, client wall time).
+    perftest prints 0.00 for the average when its estimate of the TSC's frequency, made by both
+    sides at once after the transfer, fails under TCG ("Correlation coefficient r^2 ... < 0.9"
+    on its stderr; see base()). On stock-6.12 that happened twice in a row in -b runs, and once
+    in a -D run (2026-12-03). Such a run measured nothing, by perftest's own account: it is run
+    again (ports PORT, PORT + 1, ...), up to PERFTEST_TRIES runs in all; a 0.00 without that
+    line fails at once."""
+    said = []
+    for attempt in range(PERFTEST_TRIES):
+        theirs, wall, srv = pair(PT, dev, port + attempt, args)
+        out, _ = ok(theirs, srv)
+        if float(table(out)[1][0][3]) > 0:
+            return out, wall
+        err = theirs.stderr + srv[2]
+        assert "Correlation coefficient" in err, f"perftest printed 0.00:\n{out}\n{err}"
+        said.append(err.strip())
+    pytest.fail(f"perftest could not time its run in {PERFTEST_TRIES} runs: {said}")
+
+
 def table(out):
     """(title line, [row fields]) of a perftest-style table."""
     lines = out.splitlines()
@@ -171,8 +191,8 @@ def test_duration_like_ib_write_bw(dev, tcp_port):
     """-D 3: both clients run about 3 s (plus setup), report no peak (0.00) and the messages
     of the measured span; this tool's JSON says the same (peak null, duration 3)."""
     args = ["-s", "65536", "-D", "3"]
-    theirs, t_wall, srv = pair(PT, dev, tcp_port, args)
-    _, t_rows = table(ok(theirs, srv)[0])
+    t_out, t_wall = perftest_timed(dev, tcp_port + 300, args)
+    _, t_rows = table(t_out)
     ours, o_wall, srv = pair(BW, dev, tcp_port + 100, args + ["--perftest-header"])
     _, o_rows = table(ok(ours, srv)[0])
     for rows in (t_rows, o_rows):
@@ -204,22 +224,7 @@ def test_bidirectional_like_ib_write_bw(dev, tcp_port):
     """-b: both titles say Bidirectional; the figures are of the same order (perftest sums
     both directions, as this tool does)."""
     args = ["-s", "65536", "-n", "200", "-b"]
-    # perftest prints 0.00 MB/sec when its estimate of the TSC's frequency, made by both sides
-    # at once after the transfer, fails under TCG ("Correlation coefficient r^2 ... < 0.9" on
-    # its stderr; see base()). In -b runs that happened twice in a row on stock-6.12
-    # (2026-12-03). Such a run measured nothing, by perftest's own account: it is run again,
-    # up to PERFTEST_TRIES runs in all; a 0.00 without that line fails at once.
-    said = []
-    for attempt in range(PERFTEST_TRIES):
-        theirs, _, srv = pair(PT, dev, tcp_port + 200 + attempt, args)
-        t_out, _ = ok(theirs, srv)
-        if float(table(t_out)[1][0][3]) > 0:
-            break
-        err = theirs.stderr + srv[2]
-        assert "Correlation coefficient" in err, f"perftest printed 0.00:\n{t_out}\n{err}"
-        said.append(err.strip())
-    else:
-        pytest.fail(f"perftest could not time its run in {PERFTEST_TRIES} runs: {said}")
+    t_out, _ = perftest_timed(dev, tcp_port + 200, args)
     ours, _, srv = pair(BW, dev, tcp_port + 100, args + ["--perftest-header"])
     o_out, _ = ok(ours, srv)
     assert "RDMA_Write Bidirectional BW Test" in t_out, t_out
