@@ -167,8 +167,8 @@ def paired_compare(num, den, goal=None, level=LEVEL, resamples=RESAMPLES, seed=S
     ratios = [n / d for n, d in zip(num, den)]
     lo, hi = bootstrap_ci([ratios], lambda meds: meds[0], level, resamples, seed)
     out = {"num": summary(num), "den": summary(den), "pairs": len(ratios),
-           "ratios": summary(ratios), "ratio": median(ratios), "ci": [lo, hi], "level": level,
-           "resamples": resamples, "seed": seed}
+           "ratio": median(ratios), "ci": [lo, hi], "level": level, "resamples": resamples,
+           "seed": seed}
     if goal is not None:
         out["goal"] = goal
         out["verdict"] = verdict(lo, hi, goal, n=len(ratios))
