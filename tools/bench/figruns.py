@@ -12,7 +12,8 @@
   mem_cell(...)     ibv_dmabuf_bw alone at one size and op, one arm per memory kind (host
                     memory, an ordinary MR, against a udmabuf, a dma-buf MR), interleaved
                     the same way
-  gate(cell, min)   the regression gate on a cell: ratio of medians >= min (figstats.gate)
+  gate(cell, min)   the regression gate on a cell: fails when the ratio's interval is below min
+                    (figstats.gate)
   metadata()        machine, kernel, rdma-core, boot id of this boot, for every raw file
 
 Used by tools/bench/reproduce-guest and tests/lab/guest/test_bw_lab.py; `figruns.py gate`
@@ -180,11 +181,12 @@ def gate(cell, minimum=GATE_MIN):
     if not bw or not pt:
         return 2, (f"GATE not measured: valid runs: ibv_dmabuf_bw {len(bw)}, "
                    f"ib_write_bw {len(pt)} (of {cell['reps']} each)")
-    passed, ratio = figstats.gate(bw, pt, minimum)
-    lo, hi = figstats.bootstrap_ratio_ci(bw, pt)
+    passed, v, ratio, (lo, hi) = figstats.gate(bw, pt, minimum)
+    where = {"met": f"above {minimum}", "missed": f"below {minimum}",
+             "not settled": f"across {minimum}, not settled"}[v]
     line = (f"GATE ibv_dmabuf_bw / ib_write_bw at {cell['bytes']} B, {len(bw)}+{len(pt)} "
-            f"interleaved runs: ratio of medians {ratio:.3f} (95 % interval {lo:.3f}-{hi:.3f}) "
-            f"{'>=' if passed else '<'} {minimum}: {'passed' if passed else 'FAILED'}")
+            f"interleaved runs: ratio of medians {ratio:.3f}, 95 % interval {lo:.3f}-{hi:.3f} "
+            f"{where}: {'passed' if passed else 'FAILED'}")
     return (0 if passed else 1), line
 
 

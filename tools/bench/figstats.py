@@ -175,9 +175,13 @@ def paired_compare(num, den, goal=None, level=LEVEL, resamples=RESAMPLES, seed=S
     return out
 
 
-def gate(num, den, minimum):
-    """A regression gate: (passed, ratio of medians). It fails when median(num) is below
-    `minimum` x median(den) - the point estimate, not the interval, so that a clear
-    regression fails even in a short noisy run."""
-    r = ratio_of_medians(num, den)
-    return r >= minimum, r
+def gate(num, den, minimum, level=LEVEL, resamples=RESAMPLES, seed=SEED):
+    """A regression gate: (passed, verdict, ratio of medians, (lo, hi)), the verdict of the
+    interval against '>= minimum' whatever the number of runs. It fails only on "missed": the
+    whole interval below `minimum`, a slowdown its runs settle. An interval that straddles
+    `minimum` passes as "not settled": under TCG the two tools' medians move by tens of
+    percent from boot to boot, and a gate on the point estimate failed boots in which nothing
+    on the measured path had changed (tools/bench/README.md, "The gate")."""
+    lo, hi = bootstrap_ratio_ci(num, den, level, resamples, seed)
+    v = verdict(lo, hi, f">= {minimum}")
+    return v != "missed", v, ratio_of_medians(num, den), (lo, hi)

@@ -383,8 +383,9 @@ def gate(lab, env=None, args=()):
 
 
 def test_bandwidth_against_ib_write_bw(lab):
-    """The regression gate: ibv_dmabuf_bw >= 0.8x ib_write_bw at 64 KiB, the ratio of the
-    medians of 5+5 runs interleaved in this boot (same settings, rxe0 loopback).
+    """The regression gate: ibv_dmabuf_bw against ib_write_bw at 64 KiB, 5+5 runs interleaved
+    in this boot (same settings, rxe0 loopback); it fails when the interval of the ratio of
+    medians is wholly below 0.8 (figstats.gate).
 
     0.8 and not the 0.95 goal: one TCG run on a shared 2-core host moves by tens of percent,
     and this gate is there to catch a regression; the goal's verdicts (with their intervals)
@@ -408,7 +409,7 @@ def test_bandwidth_gate_fails_when_slowed(lab):
     line = r.stdout.strip().splitlines()[-1]
     assert r.returncode == 1, f"{r.stdout}\n{r.stderr[-4000:]}"
     assert ": FAILED [IBV_DMABUF_BW_TEST_DELAY_US=20000: test-only slowdown]" in line, line
-    assert "ratio of medians 0." in line, line
+    assert "ratio of medians 0." in line and " below 0.8: FAILED" in line, line
 
 
 def test_regbench_rows(lab):
