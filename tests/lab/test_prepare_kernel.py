@@ -7,6 +7,7 @@ real cache (DMABUF_MP_SID), so only what is missing there is fetched. The patche
 unpack the source tarball (~30 s on 2 cores).
 """
 
+import fcntl
 import os
 import re
 import shutil
@@ -31,12 +32,12 @@ def tree(tmp_path):
     return root
 
 
-def prepare(tree, tmp_path, *args, flavour="patched-7.2"):
+def prepare(tree, tmp_path, *args, flavour="patched-7.2", timeout=900):
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
            "HOME": str(tmp_path), "DMABUF_MP_CACHE": str(tmp_path / "cache"),
            "DMABUF_MP_SID": str(SID)}
     return subprocess.run([str(tree / "tests" / "lab" / "prepare-kernel"), *args, flavour],
-                          capture_output=True, text=True, timeout=900, env=env)
+                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def repin(tree, flavour, package, version=None, sha256=None):
@@ -59,6 +60,27 @@ def test_patch_that_does_not_apply_fails_clearly(tree, tmp_path):
         " SPDX nothing\n context\n")
     (tree / "kernel-patches" / "series").write_text("# test\n0001-bogus.patch\n")
     res = prepare(tree, tmp_path)
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines()[-1] == \
+        "prepare-kernel: patch 0001-bogus.patch does not apply to linux-source-7.2 7.2.13-1"
+
+
+def test_other_config_fragments_do_not_wait_for_the_flavour(tree, tmp_path):
+    """Another set of config fragments is another kernel: run-all builds the KASAN flavour
+    while the lab boots patched-7.2, so holding the plain flavour's lock must not stop a
+    preparation with fragments (it goes on to the patch, which does not apply here)."""
+    (tree / "kernel-patches" / "0001-bogus.patch").write_text(
+        "Subject: [PATCH] bogus\n\n---\ndiff --git a/Makefile b/Makefile\n--- a/Makefile\n"
+        "+++ b/Makefile\n@@ -1,1 +1,1 @@\n-not in the Makefile\n+nor this\n")
+    (tree / "kernel-patches" / "series").write_text("0001-bogus.patch\n")
+    extra = tmp_path / "extra.config"
+    extra.write_text("CONFIG_KASAN=y\n")
+    (tmp_path / "cache").mkdir()
+    with open(tmp_path / "cache" / ".lock-patched-7.2", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        # (a preparation that waited for the lock would still be waiting at the timeout)
+        res = prepare(tree, tmp_path, "--config", str(extra), timeout=300)
+    assert "waiting for another prepare-kernel" not in res.stderr
     assert res.returncode == 1
     assert res.stderr.strip().splitlines()[-1] == \
         "prepare-kernel: patch 0001-bogus.patch does not apply to linux-source-7.2 7.2.13-1"
