@@ -162,23 +162,15 @@ def test_describe_growth_and_bad_requests(lab):
     assert e.value.errno == errno.ENODEV
 
 
-def _kernel_tree():
-    tree = os.environ.get("LAB_KERNEL_TREE")
-    if tree:
-        return tree
-    kid = os.environ.get("LAB_KERNEL_ID", "")
-    if kid.startswith("patched-"):
-        cache = os.environ.get("DMABUF_MP_CACHE", os.path.expanduser("~/.cache/dmabuf-mp"))
-        return os.path.join(cache, "linux-" + kid[len("patched-"):])
-    return None
-
-
 @pytest.mark.patched_only
 def test_kselftest_dma_buf_describe():
-    """tools/testing/selftests/drivers/dma-buf/describe.c, built here with the host's gcc."""
-    tree = _kernel_tree()
+    """tools/testing/selftests/drivers/dma-buf/describe.c, built here with the host's gcc, in
+    the tree the kernel was built in (labrun's LAB_KERNEL_TREE: the host's cache, wherever
+    DMABUF_MP_CACHE puts it)."""
+    tree = os.environ.get("LAB_KERNEL_TREE")
     if not tree:
-        pytest.skip("no patched kernel tree known for this kernel (set LAB_KERNEL_TREE)")
+        pytest.skip("no kernel tree known for this kernel (labrun sets LAB_KERNEL_TREE for "
+                    "the kernels it prepares)")
     src = os.path.join(tree, "tools/testing/selftests/drivers/dma-buf/describe.c")
     assert os.path.exists(src), f"{src} missing: the patched tree lacks the series' kselftest"
     with tempfile.TemporaryDirectory() as tmp:
