@@ -125,6 +125,30 @@ def test_dmp_build_reaches_the_guest_and_a_missing_build_fails_the_suite(tmp_pat
     assert " passed" not in res.stdout and " skipped" not in res.stdout, res.stdout
 
 
+def test_icount_clock_counts_guest_instructions(tmp_path):
+    """--icount 0: the guest's clock follows its instructions. An idle guest's time jumps to the
+    next timer (sleep=off), so 60 s of `sleep` pass in a few seconds of the host's; the same
+    busy loop takes the same guest time, run after run; the guest sees LAB_ICOUNT. A shift
+    outside 0..10 is refused in one line."""
+    res = labrun(tmp_path / "bad", "--icount", "11", "--", "true", timeout=30)
+    assert res.returncode == LAB_FAIL
+    assert res.stderr.strip() == "labrun: --icount wants a shift of 0 to 10 (2^SHIFT ns per " \
+        "instruction), not '11'"
+    script = ('echo "icount:$LAB_ICOUNT"; s=$(date +%s); sleep 60; '
+              'echo "slept:$(($(date +%s) - s))"; '
+              'for i in 1 2 3; do python3 -c "import time; t = time.monotonic(); '
+              'sum(range(300000)); print(time.monotonic() - t)"; done')
+    t0 = time.monotonic()
+    res = labrun(tmp_path / "ic", "--icount", "0", "--", "sh", "-c", script, timeout=600)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == "icount:0" and lines[1] in ("slept:60", "slept:61"), lines
+    # the whole boot (15-25 s) and the sleep in well under the sleep's own 60 s
+    assert time.monotonic() - t0 < 55, time.monotonic() - t0
+    loops = [float(x) for x in lines[2:5]]
+    assert max(loops) / min(loops) < 1.01, loops
+
+
 def test_command_not_found_is_127(tmp_path):
     res = labrun(tmp_path, "--", "no-such-command-xyz", "arg")
     assert res.returncode == 127

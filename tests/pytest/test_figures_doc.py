@@ -263,11 +263,41 @@ def test_dmabuf_bandwidth_and_no_cost_tables(tmp_path):
     assert "2 MiB | ≤ 1.02 | **1.010** (1.010–1.010) over 6+6 boots; calls pooled **1.010** " \
         "(1.010–1.010), 18+18 calls | met (over boots), met (calls pooled) |" in summary, summary
     assert gen("--check", "--raw", str(raw), "--docs", str(docs)).returncode == 0
+    # no --icount run: its table says what makes it, and the summary has no row of it
+    assert "reg-no-attr-icount.json` is missing " \
+        "(`tools/bench/reproduce --kernels --icount 0` makes it).*" in table, table
+    assert "guest instructions (icount" not in summary
+
+
+def test_no_cost_icount_table(tmp_path):
+    """The --icount run's file: a table of its own, its clock in the heading, the summary rows
+    and the note on what instruction counting cannot see, beside the wall-clock file."""
+    raw, docs = _fixture(tmp_path)
+    (raw / "reg-no-attr.json").write_text(json.dumps(_no_cost_doc()))
+    ic = dict(_no_cost_doc(), clock={"icount_shift": 0, "ns_per_instruction": 1},
+              producer="tools/bench/reproduce --kernels --boots 6 --icount 0")
+    (raw / "reg-no-attr-icount.json").write_text(json.dumps(ic))
+    assert gen("--update", "--raw", str(raw), "--docs", str(docs)).returncode == 0
+    bench, results = ((docs / n).read_text() for n in DOCS)
+    table, summary = section(bench, "tables"), section(results, "summary")
+    assert "Control: stock-7.2 (Debian's 7.2 build: its own config, allocator and modules, so " \
+        "the ratio is not the series' alone). Timed by: guest instructions (icount, 1 ns " \
+        "each)." in table, table
+    assert "Timed by: wall clock." in table
+    assert "produced by `tools/bench/reproduce --kernels --boots 6 --icount 0`" in table
+    rows = [l for l in summary.splitlines() if "ibv_reg_mr" in l]
+    assert len(rows) == 6, rows  # 3 sizes, twice
+    assert "| `ibv_reg_mr` (REG_MR, no endpoint attribute), patched-7.2 / stock-7.2, 2 MiB, " \
+        "guest instructions (icount, 1 ns each) | ≤ 1.02 | **1.010** (1.010–1.010) over 6+6 " \
+        "boots;" in summary, summary
+    assert "figures/reg-no-attr-icount.json) |" in summary
+    assert "TCG models no cache or memory latency" in summary
+    assert gen("--check", "--raw", str(raw), "--docs", str(docs)).returncode == 0
 
 
 def test_reproduce_publish_keeps_the_other_runs_files(tmp_path):
-    """--kernels --publish replaces reg-no-attr.json alone; the one-boot run's --publish
-    replaces every other raw file and leaves reg-no-attr.json."""
+    """--kernels --publish replaces reg-no-attr.json alone (--icount: reg-no-attr-icount.json
+    alone); the one-boot run's --publish replaces every other raw file and leaves both."""
     import importlib.machinery
     import importlib.util
     loader = importlib.machinery.SourceFileLoader(
@@ -290,11 +320,18 @@ def test_reproduce_publish_keeps_the_other_runs_files(tmp_path):
     assert sorted(os.listdir(pub)) == ["bw-vs-ib_write_bw.json", "reg-no-attr.json",
                                        "same-clock.json"]
     assert "figures/reg-no-attr.json" in (docs / "benchmarks.md").read_text()
+    iout = tmp_path / "icount"
+    iout.mkdir()
+    (iout / "reg-no-attr-icount.json").write_text(json.dumps(_no_cost_doc()))
+    mod.tables_and_publish(str(iout), True, ["reg-no-attr-icount.json"], failures)
+    assert not failures
+    assert sorted(os.listdir(pub)) == ["bw-vs-ib_write_bw.json", "reg-no-attr-icount.json",
+                                       "reg-no-attr.json", "same-clock.json"]
     (raw / "bw-dmabuf-vs-host.json").write_text(json.dumps(_dmabuf_bw_doc()))
     mod.tables_and_publish(str(raw), True, None, failures)
     assert not failures
     assert sorted(os.listdir(pub)) == ["bw-dmabuf-vs-host.json", "bw-vs-ib_write_bw.json",
-                                       "reg-no-attr.json"]
+                                       "reg-no-attr-icount.json", "reg-no-attr.json"]
     assert gen("--check", "--raw", str(pub), "--docs", str(docs)).returncode == 0
     # a run with failures publishes nothing
     mod.tables_and_publish(str(kout), True, ["reg-no-attr.json"], ["a failure"])

@@ -215,7 +215,8 @@ def metadata(v65_id=None):
             "vcpus": os.cpu_count(), "memory_mib": mem_kib // 1024,
             "clocksource": _read("/sys/devices/system/clocksource/clocksource0/"
                                  "current_clocksource"),
-            "accel": "QEMU TCG"}),
+            "accel": "QEMU TCG" + (f", icount shift={os.environ['LAB_ICOUNT']}"
+                                   if os.environ.get("LAB_ICOUNT") else "")}),
         "kernel": {"release": platform.release(), "id": os.environ.get("LAB_KERNEL_ID", ""),
                    "flavour": os.environ.get("LAB_KERNEL", "")},
         "rdma_core": {"system": _cmd(["dpkg-query", "-W", "-f=${Version}", "libibverbs1"]),
