@@ -336,3 +336,12 @@ def test_reproduce_publish_keeps_the_other_runs_files(tmp_path):
     # a run with failures publishes nothing
     mod.tables_and_publish(str(kout), True, ["reg-no-attr.json"], ["a failure"])
     assert (pub / "reg-no-attr.json").read_text() == json.dumps(_no_cost_doc())
+
+
+def test_reproduce_icount_usage():
+    """--icount times the --kernels boots only, with a shift QEMU takes (0-10)."""
+    tool = os.path.join(REPO, "tools/bench/reproduce")
+    for args, msg in ((["--icount", "0"], "--icount goes with --kernels"),
+                      (["--kernels", "--icount", "11"], "argument --icount: invalid choice")):
+        r = subprocess.run([tool] + args, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and msg in r.stderr, (args, r.stderr)
