@@ -168,3 +168,31 @@ def test_unpatched_flavour_leaves_out_the_series_options(tree, tmp_path):
     assert "does not apply" not in res.stderr, res.stderr
     assert "did not end up as requested" in res.stderr.strip().splitlines()[-1]
 
+
+
+def format_series(tree, tmp_path, *args):
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "HOME": str(tmp_path), "DMABUF_MP_CACHE": str(tmp_path / "cache"),
+           "DMABUF_MP_SID": str(SID)}
+    return subprocess.run([str(tree / "kernel-patches" / "format-series"), *args],
+                          capture_output=True, text=True, timeout=600, env=env)
+
+
+def test_series_is_what_format_patch_makes(tree, tmp_path):
+    """Every patch, and the cover letter's shortlog and diffstat, are git format-patch's own
+    (index lines, diffstats, hunk headers); a hand edit shows, and format-series mends it."""
+    res = format_series(tree, tmp_path, "--check")
+    assert res.returncode == 0, res.stdout + res.stderr
+    p = next((tree / "kernel-patches").glob("0013-*.patch"))
+    text = p.read_text()
+    edited = text.replace("return ERR_PTR(-ENOENT);", "return ERR_PTR(-ENODEV);", 1)
+    assert edited != text
+    p.write_text(edited)  # the index line and nothing else now tell a stale story
+    res = format_series(tree, tmp_path, "--check")
+    assert res.returncode == 1
+    assert res.stdout.strip() == f"format-series: {p.name} differs from what format-patch " \
+        f"makes ({p.name})", res.stdout
+    res = format_series(tree, tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "return ERR_PTR(-ENODEV);" in p.read_text()
+    assert format_series(tree, tmp_path, "--check").returncode == 0

@@ -10,7 +10,8 @@ Raw kernel interfaces (kverbs.py), not libibverbs-ext:
   endpoints through the series' test option;
 - REG_MR with an FD naming an endpoint: every accepted registration moves data both ways
   (checked byte for byte) and reports the endpoint it used; refusals: an index out of range
-  or without an FD (EINVAL), an endpoint that cannot reach P2P memory (EXDEV);
+  (ENOENT), an endpoint without an FD or on an fd that is not a dma-buf (EINVAL), an endpoint
+  that cannot reach P2P memory (EXDEV);
 - stock kernels refuse the attribute (EPROTONOSUPPORT: a mandatory attribute they do not
   know), which is what userspace relies on to fall back.
 """
@@ -124,12 +125,21 @@ def test_endpoint_refusals(rxeb, lab):
         with verbs(rxeb.rxe) as v:
             err = v.reg_errno(v.reg_mr_fd, fd, 0, PAGE, 0, endpoint=2)
             labguest.record_bad_input("REG_MR", "DMA_ENDPOINT past the last endpoint",
+                                      "ENOENT", errno.errorcode[err])
+            assert err == errno.ENOENT
+            assert v.reg_errno(v.reg_mr_fd, fd, 0, PAGE, 0, endpoint=0xffffffff) == \
+                errno.ENOENT
+            # an endpoint that exists, on an fd that is not a dma-buf: dma_buf_get()'s EINVAL,
+            # as REG_DMABUF_MR gives for it, apart from the ENOENT above
+            notbuf = os.memfd_create("not-a-dma-buf")
+            with labguest.closing_fds(notbuf):
+                os.ftruncate(notbuf, PAGE)
+                err = v.reg_errno(v.reg_mr_fd, notbuf, 0, PAGE, 0, endpoint=0)
+            labguest.record_bad_input("REG_MR", "DMA_ENDPOINT with an fd that is not a dma-buf",
                                       "EINVAL", errno.errorcode[err])
             assert err == errno.EINVAL
-            assert v.reg_errno(v.reg_mr_fd, fd, 0, PAGE, 0, endpoint=0xffffffff) == \
-                errno.EINVAL
         with verbs(lab.nics[0].rxe) as v:
-            assert v.reg_errno(v.reg_mr_fd, fd, 0, PAGE, 0, endpoint=1) == errno.EINVAL
+            assert v.reg_errno(v.reg_mr_fd, fd, 0, PAGE, 0, endpoint=1) == errno.ENOENT
             # an endpoint is for dma-bufs only: with ADDR (an ordinary MR) it is refused
             buf = mmap.mmap(-1, PAGE)
             import ctypes
