@@ -215,6 +215,61 @@ def test_stalled_boot_is_made_again_then_a_lab_failure(tmp_path, peer):
     assert took < 60, took
 
 
+def test_emulator_dying_of_a_signal_is_named(tmp_path):
+    """QEMU itself killed by a signal while the command runs (a CI run saw QEMU 7.2 die of
+    SIGSEGV in memory_region_dispatch_write under the KASAN stress test): labrun says that the
+    emulator died, and of which signal, rather than that the guest gave no result."""
+    proc = subprocess.Popen([str(LABRUN), "--out", str(tmp_path), "--", "sleep", "200"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    timing = tmp_path / ".lab" / "timing"
+    deadline = time.monotonic() + 120
+    while not (timing.exists() and "cmd_start" in timing.read_text()):
+        assert time.monotonic() < deadline and proc.poll() is None, "the command never started"
+        time.sleep(0.5)
+    pids = qemu_pids_for(tmp_path)
+    assert len(pids) == 1, pids
+    os.kill(pids[0], signal.SIGSEGV)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == LAB_FAIL, err
+    assert one_line_reason(err) == "labrun: QEMU itself died of signal 11 (SIGSEGV) while the " \
+        "command ran: a fault of the host's emulator, not a result of the guest (QEMU's " \
+        f"messages: {tmp_path}/.lab/qemu.log)", err
+    assert (tmp_path / "status").read_text() == "lab-failure: emulator died of signal 11\n"
+    assert qemu_pids_for(tmp_path) == []
+
+
+def test_run_suite_boots_again_when_qemu_dies(tmp_path):
+    """tests/lab/run-suite, on labrun's "emulator died" status, runs the suite once more in a
+    new boot and says so, keeping the first boot's files; the second boot's result stands."""
+    build = Path(os.environ.get("DMP_BUILD") or HERE.parent.parent / "build").resolve()
+    if not (build / "libibverbs-ext").is_dir():
+        pytest.skip(f"no build tree at {build} (cmake -S . -B build && cmake --build build)")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [str(HERE / "run-suite"), "--out", str(out), "--no-peer", "--rdma-core", "none",
+         "--rdma-core-suites", "none", "stock-6.12", "-k", "test_ivshmem_on_node1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+        env=dict(os.environ, DMP_BUILD=str(build)), cwd=HERE.parent.parent)
+    timing = out / ".lab" / "timing"
+    deadline = time.monotonic() + 300
+    while not (timing.exists() and "cmd_start" in timing.read_text()):
+        assert time.monotonic() < deadline and proc.poll() is None, "the suite never started"
+        time.sleep(0.5)
+    pids = qemu_pids_for(out)
+    assert len(pids) == 1, pids
+    os.kill(pids[0], signal.SIGSEGV)
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stdout + stderr
+    assert "run-suite: stock-6.12: QEMU died of a signal in the first boot (lab-failure: " \
+        "emulator died of signal 11): the host's emulator, not the guest; running the suite " \
+        f"once more in a new boot (the first boot's files: {out}/emulator-died/)" in stderr, stderr
+    assert (out / "emulator-died" / "status").read_text() == \
+        "lab-failure: emulator died of signal 11\n"
+    assert "1 passed" in stdout, stdout
+    assert qemu_pids_for(out) == []
+
+
 def test_result_without_power_off_is_killed_after_a_grace(tmp_path):
     # The command writes the result file itself and keeps the guest up: the result stands,
     # QEMU is killed 30 s later, with a warning.
