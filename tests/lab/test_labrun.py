@@ -136,10 +136,16 @@ def test_icount_clock_counts_guest_instructions(tmp_path):
         "instruction), not '11'"
     script = ('echo "icount:$LAB_ICOUNT"; s=$(date +%s); sleep 60; '
               'echo "slept:$(($(date +%s) - s))"; '
-              'for i in 1 2 3; do python3 -c "import time; t = time.monotonic(); '
-              'sum(range(300000)); print(time.monotonic() - t)"; done')
+              'python3 -c "$LOOPS"')
+    # one process, a warm-up pass, then three timed passes of a loop of about 0.2 s of guest
+    # time (three processes timing 40 ms each once differed by 3 %: a tick or two in 40 ms)
+    loops_py = ('import time; exec("def loop():\\n s = 0\\n for i in range(200000): s += i"); '
+                'loop(); exec("for _ in range(3):\\n t = time.monotonic(); loop(); '
+                'print(time.monotonic() - t)")')
+    assert "\n" not in loops_py  # one line: it travels to the guest as an argument
     t0 = time.monotonic()
-    res = labrun(tmp_path / "ic", "--icount", "0", "--", "sh", "-c", script, timeout=600)
+    res = labrun(tmp_path / "ic", "--icount", "0", "--", "env", f"LOOPS={loops_py}", "sh",
+                 "-c", script, timeout=600)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     assert lines[0] == "icount:0" and lines[1] in ("slept:60", "slept:61"), lines
@@ -215,6 +221,19 @@ def test_stalled_boot_is_made_again_then_a_lab_failure(tmp_path, peer):
     assert took < 60, took
 
 
+def segv_qemu_once_started(out, proc):
+    """Sends SIGSEGV to the QEMU of the lab run in *out* once its command has started (as an
+    emulator fault would end it), *proc* being the labrun or run-suite process."""
+    timing = out / ".lab" / "timing"
+    deadline = time.monotonic() + 300
+    while not (timing.exists() and "cmd_start" in timing.read_text()):
+        assert time.monotonic() < deadline and proc.poll() is None, "the command never started"
+        time.sleep(0.5)
+    pids = qemu_pids_for(out)
+    assert len(pids) == 1, pids
+    os.kill(pids[0], signal.SIGSEGV)
+
+
 def test_emulator_dying_of_a_signal_is_named(tmp_path):
     """QEMU itself killed by a signal while the command runs (a CI run saw QEMU 7.2 die of
     SIGSEGV in memory_region_dispatch_write under the KASAN stress test): labrun says that the
@@ -222,14 +241,7 @@ def test_emulator_dying_of_a_signal_is_named(tmp_path):
     proc = subprocess.Popen([str(LABRUN), "--out", str(tmp_path), "--", "sleep", "200"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL)
-    timing = tmp_path / ".lab" / "timing"
-    deadline = time.monotonic() + 120
-    while not (timing.exists() and "cmd_start" in timing.read_text()):
-        assert time.monotonic() < deadline and proc.poll() is None, "the command never started"
-        time.sleep(0.5)
-    pids = qemu_pids_for(tmp_path)
-    assert len(pids) == 1, pids
-    os.kill(pids[0], signal.SIGSEGV)
+    segv_qemu_once_started(tmp_path, proc)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == LAB_FAIL, err
     assert one_line_reason(err) == "labrun: QEMU itself died of signal 11 (SIGSEGV) while the " \
@@ -251,14 +263,7 @@ def test_run_suite_boots_again_when_qemu_dies(tmp_path):
          "--rdma-core-suites", "none", "stock-6.12", "-k", "test_ivshmem_on_node1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
         env=dict(os.environ, DMP_BUILD=str(build)), cwd=HERE.parent.parent)
-    timing = out / ".lab" / "timing"
-    deadline = time.monotonic() + 300
-    while not (timing.exists() and "cmd_start" in timing.read_text()):
-        assert time.monotonic() < deadline and proc.poll() is None, "the suite never started"
-        time.sleep(0.5)
-    pids = qemu_pids_for(out)
-    assert len(pids) == 1, pids
-    os.kill(pids[0], signal.SIGSEGV)
+    segv_qemu_once_started(out, proc)
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stdout + stderr
     assert "run-suite: stock-6.12: QEMU died of a signal in the first boot (lab-failure: " \
