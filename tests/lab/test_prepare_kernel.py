@@ -28,6 +28,7 @@ def tree(tmp_path):
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (root / "tools").mkdir()
     shutil.copy2(REPO / "tools" / "fetch-sid", root / "tools" / "fetch-sid")
+    shutil.copy2(REPO / "tools" / "format-series", root / "tools" / "format-series")
     shutil.copytree(REPO / "kernel-patches", root / "kernel-patches")
     return root
 
@@ -174,7 +175,7 @@ def format_series(tree, tmp_path, *args):
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
            "HOME": str(tmp_path), "DMABUF_MP_CACHE": str(tmp_path / "cache"),
            "DMABUF_MP_SID": str(SID)}
-    return subprocess.run([str(tree / "kernel-patches" / "format-series"), *args],
+    return subprocess.run([str(tree / "tools" / "format-series"), "kernel", *args],
                           capture_output=True, text=True, timeout=600, env=env)
 
 

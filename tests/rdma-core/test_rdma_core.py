@@ -83,6 +83,33 @@ def test_base_pins_the_tarball():
         assert hashlib.sha256(f.read()).hexdigest() == b['sha256']
 
 
+def test_series_is_what_format_patch_makes(repo_copy, tmp_path):
+    """Every patch is git format-patch's own (index lines, diffstat, hunk headers) on the
+    pinned v65.0; a hand edit shows, and tools/format-series mends it."""
+    shutil.copy2(os.path.join(REPO, 'tools', 'format-series'), repo_copy / 'tools')
+    env = dict(os.environ, DMABUF_MP_CACHE=str(tarball_cache(tmp_path)))
+
+    def fmt(*args):
+        return subprocess.run([str(repo_copy / 'tools' / 'format-series'), 'rdma-core', *args],
+                              capture_output=True, text=True, timeout=600, env=env)
+
+    res = fmt('--check')
+    assert res.returncode == 0, res.stdout + res.stderr
+    p = next((repo_copy / 'rdma-core-patches').glob('0014-*.patch'))
+    text = p.read_text()
+    edited = text.replace('errno.ENOENT', 'errno.ENODEV', 1)
+    assert edited != text
+    p.write_text(edited)  # a new file's content changed: its blob id is now stale
+    res = fmt('--check')
+    assert res.returncode == 1
+    assert res.stdout.strip() == f'format-series: {p.name} differs from what format-patch ' \
+        f'makes ({p.name})', res.stdout
+    res = fmt()
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert 'errno.ENODEV' in p.read_text()
+    assert fmt('--check').returncode == 0
+
+
 # --- the build script's refusals --------------------------------------------------------------
 
 def run_copy(repo, cache, *args, **env):
