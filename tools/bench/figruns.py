@@ -11,7 +11,7 @@
                     rdtsc, ibv_dmabuf_bw with CLOCK_MONOTONIC).
   mem_cell(...)     ibv_dmabuf_bw alone at one size and op, one arm per memory kind (host
                     memory, an ordinary MR, against a udmabuf, a dma-buf MR), interleaved
-                    the same way
+                    the same way; with events=True every run sleeps on CQ events (-e)
   gate(cell, min)   the regression gate on a cell: fails when the ratio's interval is below min
                     (figstats.gate)
   metadata()        machine, kernel, rdma-core, boot id of this boot, for every raw file
@@ -64,22 +64,24 @@ def listening(port):
 
 
 def one_run(tool, size, iters, port, dev="rxe0", gid=1, cq_mod=100, depth=128, timeout=300,
-            env=None, mem="host", op="write"):
+            env=None, mem="host", op="write", events=False):
     """One server/client pair of `tool` on `dev` loopback. Returns a dict: bw_avg_MiBps,
     bw_peak_MiBps, wall_s (the client process, timed here), valid, error, and for
-    ibv_dmabuf_bw cq_polls/cq_polls_empty. mem and op are ibv_dmabuf_bw's --mem and --op
-    (both sides the same); ib_write_bw is host memory and WRITE only."""
-    if tool == "ib_write_bw" and (mem, op) != ("host", "write"):
-        raise ValueError(f"ib_write_bw is host memory and WRITE only, not {mem} {op}")
+    ibv_dmabuf_bw cq_polls/cq_polls_empty. mem and op are ibv_dmabuf_bw's --mem and --op,
+    events its -e (sleep on CQ events), both sides the same; ib_write_bw is host memory,
+    WRITE and polling only (perftest has no events for WRITE)."""
+    if tool == "ib_write_bw" and (mem, op, events) != ("host", "write", False):
+        raise ValueError(f"ib_write_bw is host memory, WRITE and polling only, not {mem} {op}"
+                         + (" with events" if events else ""))
     a = types.SimpleNamespace(op=op, dev=dev, gid=gid, iters=iters, depth=depth,
                               cq_mod=cq_mod, bw=BW, mem=mem, timeout=60)
     argv, _ = bw_compare.commands(a, "perftest" if tool == "ib_write_bw" else "bw", size, port)
     if tool == "ibv_dmabuf_bw":
-        argv = argv + ["--json"]
+        argv = argv + ["--json"] + (["-e"] if events else [])
     full_env = dict(os.environ, **(env or {}))
     run = {"tool": tool, "bytes": size, "iterations": iters, "valid": False, "error": None}
     if tool == "ibv_dmabuf_bw":
-        run.update(mem=mem, op=op)
+        run.update(mem=mem, op=op, **({"events": True} if events else {}))
     srv = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            env=full_env)
     try:
@@ -145,7 +147,7 @@ def interleaved(arms, reps, dev="rxe0", gid=1, env=None, log=sys.stderr):
             r = one_run(tool, size, iters, next_port(), dev=dev, gid=gid, env=env, **kw)
             r.update(rep=rep, seq=len(runs))
             runs.append(r)
-            what = " ".join([tool] + [str(v) for v in kw.values()])
+            what = " ".join([tool] + [k if v is True else str(v) for k, v in kw.items()])
             print(f"figruns: {size} B x {iters} rep {rep} {what}: "
                   f"{r.get('bw_avg_MiBps', '-')} MiB/s, wall {r.get('wall_s', '-')} s"
                   f"{'; ' + r['error'] if r['error'] else ''}", file=log, flush=True)
@@ -158,10 +160,12 @@ def bw_cell(size, iters, reps, dev="rxe0", gid=1, env=None, log=sys.stderr):
     return {"bytes": size, "iterations": iters, "reps": reps, "runs": runs}
 
 
-def mem_cell(op, size, iters, reps, mems, dev="rxe0", gid=1, log=sys.stderr):
+def mem_cell(op, size, iters, reps, mems, dev="rxe0", gid=1, log=sys.stderr, events=False):
     """REPS runs of ibv_dmabuf_bw per memory kind in mems at `size` and `op`, interleaved;
-    mems[0] first in even repetitions."""
-    arms = [("ibv_dmabuf_bw", size, iters, {"mem": m, "op": op}) for m in mems]
+    mems[0] first in even repetitions. events: each run with -e."""
+    arms = [("ibv_dmabuf_bw", size, iters, dict(mem=m, op=op, **({"events": True} if events
+                                                                   else {})))
+            for m in mems]
     runs = interleaved(arms, reps, dev, gid, log=log)
     return {"op": op, "bytes": size, "iterations": iters, "reps": reps, "mems": list(mems),
             "runs": runs}

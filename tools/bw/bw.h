@@ -85,6 +85,7 @@ struct opts {
 	int npolicies;
 	struct bw_mem_spec mem;
 	uint32_t cq_mod;
+	bool events;		/* -e: sleep on CQ events between empty polls */
 	double timeout;
 	bool json;
 	bool size_given;
@@ -133,6 +134,8 @@ struct path {
 	struct bw_dev dev;
 	struct ibv_pd *pd;
 	struct ibv_cq *cq;
+	struct ibv_comp_channel *chan;	/* -e only */
+	bool armed;		/* -e: a completion event is asked for */
 	struct qp_state q[MAX_QPS];
 	struct bw_mem mem;
 	bool have_mem;

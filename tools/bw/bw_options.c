@@ -37,6 +37,7 @@ static void usage(FILE *f)
 		"  -b, --bidirectional         both sides send at once\n"
 		"  -t, --tx-depth N            outstanding messages per QP (128)\n"
 		"  -Q, --cq-mod N              a completion every N messages (100, <= tx-depth)\n"
+		"  -e, --events                sleep on CQ events instead of polling without end\n"
 		"  -q, --qp N                  QPs per path (1)\n"
 		"      --mem SPEC              memory backend (host):\n",
 		BW_PROG, BW_PROG);
@@ -221,6 +222,7 @@ int bw_parse_options(int argc, char **argv, struct opts *o)
 		{ "bidirectional", no_argument, NULL, 'b' },
 		{ "tx-depth", required_argument, NULL, 't' },
 		{ "cq-mod", required_argument, NULL, 'Q' },
+		{ "events", no_argument, NULL, 'e' },
 		{ "qp", required_argument, NULL, 'q' },
 		{ "mem", required_argument, NULL, OPT_MEM },
 		{ "use_cuda", required_argument, NULL, OPT_USE_CUDA },
@@ -260,7 +262,7 @@ int bw_parse_options(int argc, char **argv, struct opts *o)
 	opterr = 0;
 	tool_set_prog(BW_PROG);
 	while ((c = getopt_long(argc, argv,
-				":d:i:x:m:u:p:c:s:an:D:f:bt:Q:q:FRVh", longopts,
+				":d:i:x:m:u:p:c:s:an:D:f:bt:Q:q:eFRVh", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -338,6 +340,9 @@ int bw_parse_options(int argc, char **argv, struct opts *o)
 			break;
 		case 'b':
 			o->p.bidir = 1;
+			break;
+		case 'e':
+			o->events = true;
 			break;
 		case 't':
 			if (tool_parse_long(optarg, 1, 16384, &v))

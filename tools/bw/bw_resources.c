@@ -141,7 +141,13 @@ static int setup_path(struct state *s, struct path *P, struct bw_err *e)
 			rq = P->dev.max_qp_wr;
 	}
 	cqe = (p->depth + rq) * p->qps + 16;
-	P->cq = ibv_create_cq(P->dev.ctx, (int)cqe, NULL, NULL, 0);
+	if (s->o->events) {
+		P->chan = ibv_create_comp_channel(P->dev.ctx);
+		if (!P->chan)
+			return bw_fail(e, errno, "%s: ibv_create_comp_channel: %s",
+				       P->dev.name, strerror(errno));
+	}
+	P->cq = ibv_create_cq(P->dev.ctx, (int)cqe, NULL, P->chan, 0);
 	if (!P->cq)
 		return bw_fail(e, errno, "%s: ibv_create_cq(%u): %s",
 			       P->dev.name, cqe, strerror(errno));
@@ -218,6 +224,8 @@ void bw_teardown(struct state *s)
 				ibv_destroy_qp(P->q[k].qp);
 		if (P->cq)
 			ibv_destroy_cq(P->cq);
+		if (P->chan)
+			ibv_destroy_comp_channel(P->chan);
 		if (P->mr)
 			ibv_dereg_mr(P->mr);
 		if (P->pd)

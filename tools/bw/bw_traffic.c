@@ -17,13 +17,15 @@
  * read at each path's first post, once every `stamp` completed messages
  * (an eighth of the peak window: the completion timeline keeps enough
  * resolution), at the last completion, and every IDLE_CLOCK_EVERY polls
- * for timeouts, -D, heartbeats and the peer's messages.
+ * for timeouts, -D, heartbeats and the peer's messages (with -e, after
+ * every wait for an event instead).
  *
  * IBV_DMABUF_BW_TEST_DELAY_US=N (tests only) sleeps N microseconds before
  * every message this side posts: an artificial slowdown, so that the lab
  * can show the bandwidth gate against ib_write_bw failing.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,6 +396,58 @@ static int poll_path(struct state *s, struct traffic *t, struct path *P,
 }
 
 /*
+ * -e, after a round of polls that found nothing: a path not armed is armed
+ * now, and then polled once more before any sleep (a completion that came
+ * between the empty poll and the arming raises no event). With every path
+ * armed, sleep on their channels, 50 ms at most, so that the loop's clock
+ * checks (--timeout, the peer's watch, heartbeats) still run. 0, or an
+ * errno with the reason in e.
+ */
+static int wait_events(struct state *s, struct bw_err *e)
+{
+	struct pollfd fds[MAX_PATHS];
+	bool armed_now = false;
+	struct ibv_cq *cq;
+	void *cq_ctx;
+	int i, r;
+
+	for (i = 0; i < s->npaths; i++) {
+		struct path *P = &s->paths[i];
+
+		if (P->armed)
+			continue;
+		if (ibv_req_notify_cq(P->cq, 0))
+			return bw_fail(e, EIO, "path %d (%s): ibv_req_notify_cq failed",
+				       P->idx, P->dev.name);
+		P->armed = true;
+		armed_now = true;
+	}
+	if (armed_now)
+		return 0;
+	for (i = 0; i < s->npaths; i++) {
+		fds[i].fd = s->paths[i].chan->fd;
+		fds[i].events = POLLIN;
+		fds[i].revents = 0;
+	}
+	r = poll(fds, (nfds_t)s->npaths, 50);
+	if (r < 0 && errno != EINTR)
+		return bw_fail(e, errno, "poll of the completion channels: %s",
+			       strerror(errno));
+	for (i = 0; r > 0 && i < s->npaths; i++) {
+		struct path *P = &s->paths[i];
+
+		if (!(fds[i].revents & POLLIN))
+			continue;
+		if (ibv_get_cq_event(P->chan, &cq, &cq_ctx))
+			return bw_fail(e, EIO, "path %d (%s): ibv_get_cq_event failed",
+				       P->idx, P->dev.name);
+		ibv_ack_cq_events(cq, 1);
+		P->armed = false;
+	}
+	return 0;
+}
+
+/*
  * The loop of both phases: until this side's sends are all complete
  * (sending), or until all the peer's sends have arrived.
  */
@@ -404,7 +458,8 @@ static int run_loop(struct state *s, struct traffic *t, bool sending,
 	uint64_t pending[MAX_PATHS] = { 0 };
 	double now = bw_now(), last_progress = now, last_watch = now,
 	       last_hb = now;
-	bool series = sending && !s->o->p.duration, progressed = false, fin;
+	bool series = sending && !s->o->p.duration, progressed = false, fin,
+	     found, waited;
 	unsigned int idle = 0;
 	int i, n, ret;
 
@@ -414,6 +469,7 @@ static int run_loop(struct state *s, struct traffic *t, bool sending,
 			if (ret)
 				return ret;
 		}
+		found = false;
 		for (i = 0; i < s->npaths; i++) {
 			uint64_t recv_before = t->recv_done, done = 0;
 
@@ -424,11 +480,18 @@ static int run_loop(struct state *s, struct traffic *t, bool sending,
 				s->polls++;
 				s->empty_polls += !n;
 			}
+			found |= n > 0;
 			pending[i] += done;
 			unstamped += done;
 			progressed |= done || t->recv_done != recv_before;
 		}
 		fin = sending ? all_sent(s) : t->recv_done >= t->recv_total;
+		waited = s->o->events && !fin && !found;
+		if (waited) {
+			ret = wait_events(s, e);
+			if (ret)
+				return ret;
+		}
 		if (series && unstamped && (unstamped >= stamp || fin)) {
 			now = bw_now();
 			for (i = 0; i < s->npaths; i++) {
@@ -441,7 +504,7 @@ static int run_loop(struct state *s, struct traffic *t, bool sending,
 			unstamped = 0;
 			last_progress = now;
 			progressed = false;
-		} else if (!fin && ++idle % IDLE_CLOCK_EVERY) {
+		} else if (!fin && !waited && ++idle % IDLE_CLOCK_EVERY) {
 			continue;
 		} else {
 			now = bw_now();
