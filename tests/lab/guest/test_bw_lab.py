@@ -3,10 +3,11 @@
 
 Both kernels: WRITE/READ/SEND loopback on rxe0 with the data checked; a size sweep; two QPs;
 two paths at once (rxe0 + rxe1, each in loopback: traffic between the two devices of one guest
-does not work) with the endpoint of each path and why; a peer killed mid-run on either side
+does not work) with the endpoint of each path and why; -e (sleeping on CQ events) with the data
+checked and the sender's polls counted; a peer killed mid-run on either side
 ends the other with one line; parameter mismatch with real devices; the bandwidth gate against
 perftest's ib_write_bw in the same boot (and the gate failing under a test-only slowdown);
-ibv_dmabuf_regbench's rows.
+ibv_dmabuf_regbench's rows; ibv_dmabuf_regpair's --contiguous and the page runs it records.
 Stock 6.12: every dma-buf backend (udmabuf, system heap, DRM/vgem) stops at registration with
 the library's reason (rxe has no dma-buf MRs there).
 Patched: udmabuf and system-heap buffers carry WRITE/READ/SEND with --check, through the
@@ -31,6 +32,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 BUILD = labguest.BUILD
 BW = os.path.join(BUILD, "tools/bw/ibv_dmabuf_bw")
 REGBENCH = os.path.join(BUILD, "tools/bw/ibv_dmabuf_regbench")
+REGPAIR = os.path.join(BUILD, "tools/bench/ibv_dmabuf_regpair")
+NOBODY = 65534
 FIGRUNS = os.path.join(REPO, "tools/bench/figruns.py")
 
 
@@ -87,6 +90,23 @@ def test_op_loopback_checked(lab, tcp_port, op):
     assert path["endpoint"]["pci"] == nic.pci and path["endpoint"]["numa_node"] == 0, path
     assert "ibv_reg_mr" in path["reason"], path
     print(f"{op}: {cli['results'][0]['bw_avg_MiBps']:.1f} MiB/s")
+
+
+@pytest.mark.parametrize("op", ["write", "read", "send"])
+def test_events_loopback_checked(lab, tcp_port, op):
+    """-e: both sides sleep on their completion channels between empty polls; the data still
+    checks, and the sender polled a few times per completion where polling alone makes
+    thousands of empty polls (the figure under instruction counting relies on it)."""
+    args = ["-d", lab.nics[0].rxe, "--op", op, "-n", "300", "-Q", "50", "--check", "--json"]
+    cli, srv = ok_json(*pair(tcp_port, args + ["-e"]))
+    for side in (cli, srv):
+        (res,) = side["results"]
+        assert res["check"] == "ok" and res["messages"] == 300, res
+    (res,) = cli["results"]
+    completions = 300 // 50
+    assert res["cq_polls"] <= 20 * completions + 20, res
+    polled, _ = ok_json(*pair(tcp_port + 5000, args))  # a port no other test takes
+    assert polled["results"][0]["cq_polls_empty"] > 20 * completions + 20, polled["results"]
 
 
 def test_sweep_checked_with_table(lab, tcp_port):
@@ -433,6 +453,52 @@ def test_regbench_rows(lab):
     else:
         assert not ex["ok"] and "no dma-buf MR support" in ex["error"], ex
     assert by["ibv_query_dmabuf"]["ok"] and by["ibv_select_dma_endpoint"]["ok"]
+
+
+def _regpair(lab, *args, user=None):
+    def drop():
+        os.setresgid(NOBODY, NOBODY, NOBODY)
+        os.setresuid(NOBODY, NOBODY, NOBODY)
+    r = subprocess.run([REGPAIR, "-d", lab.nics[0].rxe, "--mem", "host:node=0", "--warmup",
+                        "0", *args], capture_output=True, text=True, timeout=300,
+                       preexec_fn=drop if user == "nobody" else None)
+    return r, json.loads(r.stdout)
+
+
+def test_regpair_contiguous_keeps_the_fewest_page_runs(lab):
+    """Each size records its buffer's physically contiguous page runs (root reads the page
+    frames); --contiguous makes buffers until one is a single run, 64 at most (256 MiB held),
+    and keeps the one of the fewest. A 4 KiB buffer is one run at once."""
+    labguest.built(REGPAIR)
+    r, out = _regpair(lab, "--sizes", "4K=3,2M=3,64M=2")
+    assert r.returncode == 0, r.stderr
+    assert all(s["pfn_runs"] >= 1 and "buffers_made" not in s for s in out["sizes"]), out
+    r, out = _regpair(lab, "--sizes", "4K=3,2M=3,64M=2", "--contiguous")
+    assert r.returncode == 0, r.stderr
+    small, mid, big = out["sizes"]
+    assert (small["pfn_runs"], small["buffers_made"]) == (1, 1), small
+    assert 1 <= mid["buffers_made"] <= 64, mid
+    assert mid["pfn_runs"] == 1 or mid["buffers_made"] == 64, mid
+    assert 1 <= big["buffers_made"] <= 4, big  # 256 MiB of 64 MiB buffers
+    assert big["pfn_runs"] == 1 or big["buffers_made"] == 4, big
+    print(f"2 MiB: one run after {mid['buffers_made']} buffers; 64 MiB: {big['pfn_runs']} "
+          f"runs after {big['buffers_made']}")
+
+
+def test_regpair_contiguous_needs_the_page_frames(lab):
+    """Unprivileged, /proc/self/pagemap hides the page frames: the runs are not known (null),
+    and --contiguous, which cannot work without them, says so and fails the size."""
+    labguest.built(REGPAIR)
+    r, out = _regpair(lab, "--sizes", "4K=3", user="nobody")
+    if r.returncode and "Permission denied" in r.stderr:
+        pytest.skip(f"nobody cannot open {lab.nics[0].rxe} here: {r.stderr.strip()}")
+    assert r.returncode == 0 and out["sizes"][0]["pfn_runs"] is None, (r.stderr, out)
+    r, out = _regpair(lab, "--sizes", "4K=3", "--contiguous", user="nobody")
+    assert r.returncode == 1, r.stderr
+    (size,) = out["sizes"]
+    assert not size["ok"], size
+    assert size["error"] == ("--contiguous: the page frames of /proc/self/pagemap cannot be "
+                             "read here (root only)"), size
 
 
 # ------------------------------------------------------------------ two guests
