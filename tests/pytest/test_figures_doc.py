@@ -295,9 +295,41 @@ def test_no_cost_icount_table(tmp_path):
     assert gen("--check", "--raw", str(raw), "--docs", str(docs)).returncode == 0
 
 
+def test_dmabuf_bandwidth_icount_table(tmp_path):
+    """The --bw-icount run's file: a table of its own beside the wall-clock one, its clock and
+    -e said, and its summary rows marked as timed in instructions with CQ events."""
+    raw, docs = _fixture(tmp_path)
+    (raw / "bw-dmabuf-vs-host.json").write_text(json.dumps(_dmabuf_bw_doc()))
+    ic = dict(_dmabuf_bw_doc(), clock={"icount_shift": 0, "ns_per_instruction": 1},
+              events=True, producer="tools/bench/reproduce --bw-icount 0")
+    (raw / "bw-dmabuf-vs-host-icount.json").write_text(json.dumps(ic))
+    assert gen("--update", "--raw", str(raw), "--docs", str(docs)).returncode == 0
+    bench, results = ((docs / n).read_text() for n in DOCS)
+    table, summary = section(bench, "tables"), section(results, "summary")
+    assert "### ibv_dmabuf_bw: dma-buf MRs against ordinary MRs, rxe0 loopback, one boot, " \
+        "guest instructions\n\nTimed by: guest instructions (icount, 1 ns each). The boot ran " \
+        "under QEMU's instruction counting, and every run with `-e`" in table, table
+    assert "`ibv_dmabuf_bw` alone, `-t 128 -Q 100 -e`, server and client" in table
+    assert "`ibv_dmabuf_bw` alone, `-t 128 -Q 100`, server and client" in table
+    assert "produced by `tools/bench/reproduce --bw-icount 0`" in table
+    rows = [l for l in summary.splitlines() if "vmap path" in l]
+    assert len(rows) == 4, rows  # 2 cells, twice
+    assert "| ibv_dmabuf_bw, dma-buf MR (udmabuf, rxe's vmap path) / ordinary MR, WRITE 64 KiB, " \
+        "guest instructions (icount, 1 ns each), CQ events | ≥ 0.9 | **0.938** (0.938–0.938), " \
+        "median of 6 pairs of runs | met | " in summary, summary
+    assert "figures/bw-dmabuf-vs-host-icount.json) |" in summary
+    assert gen("--check", "--raw", str(raw), "--docs", str(docs)).returncode == 0
+    # without the icount file its table says what makes it
+    (raw / "bw-dmabuf-vs-host-icount.json").unlink()
+    table = gen("--print", "--raw", str(raw)).stdout
+    assert "bw-dmabuf-vs-host-icount.json` is missing (`tools/bench/reproduce --bw-icount 0` " \
+        "makes it).*" in table, table
+
+
 def test_reproduce_publish_keeps_the_other_runs_files(tmp_path):
     """--kernels --publish replaces reg-no-attr.json alone (--icount: reg-no-attr-icount.json
-    alone); the one-boot run's --publish replaces every other raw file and leaves both."""
+    alone, --bw-icount bw-dmabuf-vs-host-icount.json alone); the one-boot run's --publish
+    replaces every other raw file and leaves those three."""
     import importlib.machinery
     import importlib.util
     loader = importlib.machinery.SourceFileLoader(
@@ -327,11 +359,20 @@ def test_reproduce_publish_keeps_the_other_runs_files(tmp_path):
     assert not failures
     assert sorted(os.listdir(pub)) == ["bw-vs-ib_write_bw.json", "reg-no-attr-icount.json",
                                        "reg-no-attr.json", "same-clock.json"]
+    bout = tmp_path / "bw-icount"
+    bout.mkdir()
+    (bout / mod.BW_ICOUNT_FILE).write_text(json.dumps(dict(_dmabuf_bw_doc(), events=True)))
+    mod.tables_and_publish(str(bout), True, [mod.BW_ICOUNT_FILE], failures)
+    assert not failures
+    assert sorted(os.listdir(pub)) == ["bw-dmabuf-vs-host-icount.json", "bw-vs-ib_write_bw.json",
+                                       "reg-no-attr-icount.json", "reg-no-attr.json",
+                                       "same-clock.json"]
     (raw / "bw-dmabuf-vs-host.json").write_text(json.dumps(_dmabuf_bw_doc()))
     mod.tables_and_publish(str(raw), True, None, failures)
     assert not failures
-    assert sorted(os.listdir(pub)) == ["bw-dmabuf-vs-host.json", "bw-vs-ib_write_bw.json",
-                                       "reg-no-attr-icount.json", "reg-no-attr.json"]
+    assert sorted(os.listdir(pub)) == ["bw-dmabuf-vs-host-icount.json", "bw-dmabuf-vs-host.json",
+                                       "bw-vs-ib_write_bw.json", "reg-no-attr-icount.json",
+                                       "reg-no-attr.json"]
     assert gen("--check", "--raw", str(pub), "--docs", str(docs)).returncode == 0
     # a run with failures publishes nothing
     mod.tables_and_publish(str(kout), True, ["reg-no-attr.json"], ["a failure"])
@@ -339,9 +380,15 @@ def test_reproduce_publish_keeps_the_other_runs_files(tmp_path):
 
 
 def test_reproduce_icount_usage():
-    """--icount times the --kernels boots only, with a shift QEMU takes (0-10)."""
+    """--icount times the --kernels boots only, with a shift QEMU takes (0-10); --bw-icount
+    boots patched-7.2 alone."""
     tool = os.path.join(REPO, "tools/bench/reproduce")
     for args, msg in ((["--icount", "0"], "--icount goes with --kernels"),
-                      (["--kernels", "--icount", "11"], "argument --icount: invalid choice")):
+                      (["--kernels", "--icount", "11"], "argument --icount: invalid choice"),
+                      (["--bw-icount", "0", "--kernels"], "--bw-icount boots patched-7.2 "
+                       "alone: no --kernels or --kernel"),
+                      (["--bw-icount", "0", "--kernel", "stock-7.2"], "--bw-icount boots "
+                       "patched-7.2 alone"),
+                      (["--bw-icount", "11"], "argument --bw-icount: invalid choice")):
         r = subprocess.run([tool] + args, capture_output=True, text=True, timeout=60)
         assert r.returncode == 2 and msg in r.stderr, (args, r.stderr)
