@@ -184,7 +184,7 @@ static const struct bw_reg_tool regpair = {
 static long pfn_runs(const struct bw_mem *m)
 {
 	uint64_t v[512], prev = 0, pfn;
-	long pages = (long)(m->size / 4096), runs = 0, i, n;
+	long pages = (long)(m->size / 4096), runs = 0, i, k, n;
 	off_t at;
 	int fd;
 
@@ -201,7 +201,7 @@ static long pfn_runs(const struct bw_mem *m)
 			runs = 0;
 			break;
 		}
-		for (long k = 0; k < n; k++) {
+		for (k = 0; k < n; k++) {
 			pfn = v[k] & ((1ULL << 55) - 1);
 			if (!(v[k] >> 63) || !pfn) {	/* absent, or hidden */
 				close(fd);
