@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GEN = os.path.join(REPO, "tools/bench/figures-doc")
 RAW = os.path.join(REPO, "docs/figures")
@@ -274,62 +276,56 @@ def test_dmabuf_bandwidth_and_no_cost_tables(tmp_path):
     assert "guest instructions (icount" not in summary
 
 
-def test_no_cost_icount_table(tmp_path):
-    """The --icount run's file: a table of its own, its clock in the heading, the summary rows
-    and the note on what instruction counting cannot see, beside the wall-clock file."""
+ICOUNT_CASES = {
+    # raw file: (its doc, producer, more keys, what the table says, summary rows: key, count,
+    # one of them, the note)
+    "reg-no-attr.json": (
+        _no_cost_doc, "tools/bench/reproduce --kernels --boots 6 --icount 0", {},
+        ["Control: stock-7.2 (Debian's 7.2 build: its own config, allocator and modules, so "
+         "the ratio is not the series' alone). Timed by: guest instructions (icount, 1 ns "
+         "each).", "Timed by: wall clock."],
+        ("ibv_reg_mr", 6, "| `ibv_reg_mr` (REG_MR, no endpoint attribute), patched-7.2 / "
+         "stock-7.2, 2 MiB, guest instructions (icount, 1 ns each) | ≤ 1.02 | **1.010** "
+         "(1.010–1.010) over 6+6 boots;", "TCG models no cache or memory latency")),
+    "bw-dmabuf-vs-host.json": (
+        _dmabuf_bw_doc, "tools/bench/reproduce --bw-icount 0", {"events": True},
+        ["### ibv_dmabuf_bw: dma-buf MRs against ordinary MRs, rxe0 loopback, one boot, "
+         "guest instructions\n\nTimed by: guest instructions (icount, 1 ns each). The boot "
+         "ran under QEMU's instruction counting, and every run with `-e`",
+         "`ibv_dmabuf_bw` alone, `-t 128 -Q 100 -e`, server and client",
+         "`ibv_dmabuf_bw` alone, `-t 128 -Q 100`, server and client"],
+        ("vmap path", 4, "| ibv_dmabuf_bw, dma-buf MR (udmabuf, rxe's vmap path) / ordinary "
+         "MR, WRITE 64 KiB, guest instructions (icount, 1 ns each), CQ events | ≥ 0.9 | "
+         "**0.938** (0.938–0.938), median of 6 pairs of runs | met | ", "")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ICOUNT_CASES))
+def test_icount_table(tmp_path, name):
+    """A file timed in guest instructions (--kernels --icount: the no-cost figure;
+    --bw-icount: the dma-buf bandwidth): a table of its own beside the wall-clock file's, its
+    clock in the heading, summary rows of its own, the note on what instruction counting
+    cannot see; without it, its table says what makes it."""
+    doc, producer, more, says, (key, nrows, row, note) = ICOUNT_CASES[name]
+    icount = name.replace(".json", "-icount.json")
     raw, docs = _fixture(tmp_path)
-    (raw / "reg-no-attr.json").write_text(json.dumps(_no_cost_doc()))
-    ic = dict(_no_cost_doc(), clock={"icount_shift": 0, "ns_per_instruction": 1},
-              producer="tools/bench/reproduce --kernels --boots 6 --icount 0")
-    (raw / "reg-no-attr-icount.json").write_text(json.dumps(ic))
+    (raw / name).write_text(json.dumps(doc()))
+    (raw / icount).write_text(json.dumps(dict(
+        doc(), clock={"icount_shift": 0, "ns_per_instruction": 1}, producer=producer, **more)))
     assert gen("--update", "--raw", str(raw), "--docs", str(docs)).returncode == 0
     bench, results = ((docs / n).read_text() for n in DOCS)
     table, summary = section(bench, "tables"), section(results, "summary")
-    assert "Control: stock-7.2 (Debian's 7.2 build: its own config, allocator and modules, so " \
-        "the ratio is not the series' alone). Timed by: guest instructions (icount, 1 ns " \
-        "each)." in table, table
-    assert "Timed by: wall clock." in table
-    assert "produced by `tools/bench/reproduce --kernels --boots 6 --icount 0`" in table
-    rows = [l for l in summary.splitlines() if "ibv_reg_mr" in l]
-    assert len(rows) == 6, rows  # 3 sizes, twice
-    assert "| `ibv_reg_mr` (REG_MR, no endpoint attribute), patched-7.2 / stock-7.2, 2 MiB, " \
-        "guest instructions (icount, 1 ns each) | ≤ 1.02 | **1.010** (1.010–1.010) over 6+6 " \
-        "boots;" in summary, summary
-    assert "figures/reg-no-attr-icount.json) |" in summary
-    assert "TCG models no cache or memory latency" in summary
+    for text in says + [f"produced by `{producer}`"]:
+        assert text in table, (text, table)
+    rows = [l for l in summary.splitlines() if key in l]
+    assert len(rows) == nrows, rows  # each cell twice
+    assert row in summary and note in summary, summary
+    assert f"figures/{icount}) |" in summary
     assert gen("--check", "--raw", str(raw), "--docs", str(docs)).returncode == 0
-
-
-def test_dmabuf_bandwidth_icount_table(tmp_path):
-    """The --bw-icount run's file: a table of its own beside the wall-clock one, its clock and
-    -e said, and its summary rows marked as timed in instructions with CQ events."""
-    raw, docs = _fixture(tmp_path)
-    (raw / "bw-dmabuf-vs-host.json").write_text(json.dumps(_dmabuf_bw_doc()))
-    ic = dict(_dmabuf_bw_doc(), clock={"icount_shift": 0, "ns_per_instruction": 1},
-              events=True, producer="tools/bench/reproduce --bw-icount 0")
-    (raw / "bw-dmabuf-vs-host-icount.json").write_text(json.dumps(ic))
-    assert gen("--update", "--raw", str(raw), "--docs", str(docs)).returncode == 0
-    bench, results = ((docs / n).read_text() for n in DOCS)
-    table, summary = section(bench, "tables"), section(results, "summary")
-    assert "### ibv_dmabuf_bw: dma-buf MRs against ordinary MRs, rxe0 loopback, one boot, " \
-        "guest instructions\n\nTimed by: guest instructions (icount, 1 ns each). The boot ran " \
-        "under QEMU's instruction counting, and every run with `-e`" in table, table
-    assert "`ibv_dmabuf_bw` alone, `-t 128 -Q 100 -e`, server and client" in table
-    assert "`ibv_dmabuf_bw` alone, `-t 128 -Q 100`, server and client" in table
-    assert "produced by `tools/bench/reproduce --bw-icount 0`" in table
-    rows = [l for l in summary.splitlines() if "vmap path" in l]
-    assert len(rows) == 4, rows  # 2 cells, twice
-    assert "| ibv_dmabuf_bw, dma-buf MR (udmabuf, rxe's vmap path) / ordinary MR, WRITE 64 KiB, " \
-        "guest instructions (icount, 1 ns each), CQ events | ≥ 0.9 | **0.938** (0.938–0.938), " \
-        "median of 6 pairs of runs | met | " in summary, summary
-    assert "figures/bw-dmabuf-vs-host-icount.json) |" in summary
-    assert gen("--check", "--raw", str(raw), "--docs", str(docs)).returncode == 0
-    # without the icount file its table says what makes it
-    (raw / "bw-dmabuf-vs-host-icount.json").unlink()
+    (raw / icount).unlink()
     table = gen("--print", "--raw", str(raw)).stdout
-    assert "bw-dmabuf-vs-host-icount.json` is missing (`tools/bench/reproduce --bw-icount 0` " \
-        "makes it).*" in table, table
-
+    maker = re.sub(r" --boots \d+", "", producer)
+    assert f"{icount}` is missing (`{maker}` makes it).*" in table, table
 
 def test_reproduce_publish_keeps_the_other_runs_files(tmp_path):
     """--kernels --publish replaces reg-no-attr.json alone (--icount: reg-no-attr-icount.json
