@@ -6,6 +6,7 @@ Each boot takes ~10-20 s on a 2-core machine; the whole module about 2 minutes.
 """
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -174,12 +175,23 @@ def test_guest_panic_is_a_lab_failure(tmp_path):
 
 def test_command_outliving_timeout_is_killed(tmp_path):
     t0 = time.monotonic()
-    res = labrun(tmp_path, "--timeout", "40", "--", "sleep", "1000")
+    res = labrun(tmp_path, "--timeout", "40", "--", "bash", "-c", "sleep 1000; true")
     took = time.monotonic() - t0
     assert res.returncode == LAB_FAIL
     assert one_line_reason(res.stderr) == \
         "labrun: command outlived --timeout 40 s and was killed in the guest"
     assert took < 60, took
+    # what it was doing before it was killed: the shell and its sleep, with their kernel stacks
+    hang = (tmp_path / "hang").read_text()
+    first = hang.splitlines()[0]
+    assert re.fullmatch(r"lab-hang: [34] processes of the command \(or blocked\) at uptime "
+                        r"[0-9.]+ s, 0 in uninterruptible sleep", first), hang
+    assert f"labrun: {first} (all: {tmp_path}/hang)" in res.stderr.splitlines()
+    sleeper = re.search(r"^--- pid \d+ \(sleep\), state S, wchan (\S+): sleep 1000 \n"
+                        r"((?:    .*\n)+)", hang, re.M)
+    assert sleeper and "nanosleep" in sleeper.group(1) + sleeper.group(2), hang
+    assert re.search(r"^--- pid \d+ \(bash\), state S, .*: bash -c sleep 1000; true $", hang,
+                     re.M), hang
 
 
 def test_hung_guest_is_killed_at_timeout(tmp_path):

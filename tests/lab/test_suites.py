@@ -11,6 +11,7 @@ for want of a device, which is real unittest output all the same.
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -462,11 +463,16 @@ def test_run_suite_refusals(args, why):
     assert r.stderr.startswith(f"run-suite: {why}") and len(r.stderr.splitlines()) == 1, r.stderr
 
 
+def run_suite_function(name):
+    """The shell function *name* of run-suite, whole."""
+    text = RUN_SUITE.read_text()
+    func = text[text.index(f"{name}() {{"):]
+    return func[:func.index("\n}\n") + 3]
+
+
 def holds(lock, wrapper=(), **env):
     """run-suite's holds_heavy_lock, run in a shell the way run-suite runs (under *wrapper*)."""
-    text = RUN_SUITE.read_text()
-    func = text[text.index("holds_heavy_lock() {"):]
-    func = func[:func.index("\n}\n") + 3]
+    func = run_suite_function("holds_heavy_lock")
     script = f"heavy_lock={lock}\n{func}\nholds_heavy_lock && echo ours || echo theirs-or-free"
     r = subprocess.run([*wrapper, "bash", "-c", script], capture_output=True, text=True,
                        timeout=30, env={**os.environ, "DMP_HEAVY_LOCK_HELD": "0", **env})
@@ -492,6 +498,38 @@ def test_run_suite_knows_when_it_holds_the_heavy_lock(tmp_path):
     finally:
         other.kill()
         other.wait()
+
+
+@pytest.mark.parametrize("last,said", [
+    ("tests/lab/guest/test_bw_lab.py::test_events_loopback_checked[read] ",
+     "; it stopped in tests/lab/guest/test_bw_lab.py::test_events_loopback_checked[read]"),
+    ("tests/lab/guest/test_bw_lab.py::test_two_qps PASSED [ 12%]", ""),
+    ("===== 3 passed in 1.00s =====", ""),
+])
+def test_run_suite_names_the_test_pytest_stopped_in(tmp_path, last, said):
+    """A pytest -v killed at the deadline: its last line is the test it had begun."""
+    (tmp_path / "stdout").write_text(f"tests/lab/guest/a.py::test_a PASSED [  1%]\n{last}")
+    script = f"out={tmp_path}\n{run_suite_function('running')}\nrunning"
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
+    assert (r.returncode, r.stdout.rstrip("\n"), r.stderr) == (0, said, "")
+
+
+def test_run_suite_per_test_timeout_fails_a_hung_test_alone(tmp_path):
+    """run-suite's pytest options for the guest: a test that outlives the limit fails with
+    where it was, and the next test still runs (the limit made 2 s here)."""
+    text = RUN_SUITE.read_text()
+    opts = re.search(r'^per_test="(.*)"$', text, re.M).group(1).split()
+    assert opts[opts.index("--timeout") + 1] == "300"
+    opts[opts.index("--timeout") + 1] = "2"
+    (tmp_path / "test_hang.py").write_text(
+        "import time\n\ndef test_hangs():\n    time.sleep(60)\n\n"
+        "def test_after():\n    pass\n")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", *opts,
+                        str(tmp_path / "test_hang.py")], capture_output=True, text=True,
+                       timeout=50, cwd=tmp_path)
+    assert r.returncode == 1, r.stdout
+    assert re.search(r"test_hangs FAILED", r.stdout) and re.search(r"test_after PASSED", r.stdout)
+    assert "Timeout >2.0s" in r.stdout and "time.sleep(60)" in r.stdout, r.stdout
 
 
 if __name__ == "__main__":
