@@ -48,17 +48,54 @@ def run(cmd, timeout=DEFAULT_TIMEOUT, check=True, input=None, env=None, cwd=None
     if env:
         full_env = dict(os.environ)
         full_env.update({k: str(v) for k, v in env.items()})
+    # Not subprocess.run: on a timeout, or an exception (pytest-timeout's), it waits for the
+    # killed child without a limit, and a child stuck in the kernel never ends.
+    proc = subprocess.Popen(cmd, shell=shell, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=full_env, cwd=cwd,
+                            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL)
     try:
-        res = subprocess.run(cmd, shell=shell, timeout=timeout, capture_output=True,
-                             text=True, input=input, env=full_env, cwd=cwd,
-                             stdin=None if input is not None else subprocess.DEVNULL)
+        out, err = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired as e:
+        _kill(proc, f"timed out after {timeout} s: {_fmt(cmd)}")
         raise CommandFailed(f"timed out after {timeout} s: {_fmt(cmd)}\n"
                             f"stdout: {_tail(e.stdout)}\nstderr: {_tail(e.stderr)}") from None
+    except BaseException:
+        _kill(proc, _fmt(cmd))
+        raise
+    res = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     if check and res.returncode != 0:
         raise CommandFailed(f"exit status {res.returncode}: {_fmt(cmd)}\n"
                             f"stdout: {_tail(res.stdout)}\nstderr: {_tail(res.stderr)}")
     return res
+
+
+# How long a killed child may take to go before it counts as stuck in the kernel (seconds)
+KILL_GRACE = 30
+
+
+def _kill(proc, what, grace=None):
+    """SIGKILL *proc* and reap it within *grace* s; a process that outlives SIGKILL is stuck in
+    the kernel: CommandFailed says where (each thread's state, wait channel, kernel stack)."""
+    grace = KILL_GRACE if grace is None else grace
+    proc.kill()
+    try:
+        proc.wait(timeout=grace)  # the process only: a child of a shell may hold the pipes
+    except subprocess.TimeoutExpired:
+        raise CommandFailed(f"{what}: pid {proc.pid} still there {grace} s after SIGKILL, stuck "
+                            f"in the kernel:\n{kernel_state(proc.pid)}") from None
+
+
+def kernel_state(pid):
+    """Each thread of *pid*: its state, wait channel and kernel stack (root reads the stack)."""
+    lines = []
+    for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+        t = f"/proc/{pid}/task/{tid}"
+        stat = read(f"{t}/stat", "")
+        state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else "?"
+        lines.append(f"  thread {tid} ({read(f'{t}/comm', '?')}), state {state}, "
+                     f"wchan {read(f'{t}/wchan', '?')}")
+        lines += ["    " + ln for ln in read(f"{t}/stack", "").splitlines()]
+    return "\n".join(lines)
 
 
 def _tail(s, n=2000):
@@ -106,7 +143,8 @@ class Background:
         try:
             out, err = self.proc.communicate(timeout=10)
         except subprocess.TimeoutExpired:
-            out, err = "", ""
+            out, err = "", ""  # a child of a shell still holds the pipes
+            _kill(self.proc, f"background command {_fmt(self.cmd)}")
         if self.result is None:
             self.result = (self.proc.returncode, out, err)
 
