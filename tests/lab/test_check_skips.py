@@ -91,6 +91,20 @@ def test_suite_names_are_kept_apart(run, tmp_path):
     assert r.returncode == 1 and "peer-debian tests.test_mr.DmaBufMRTest" in r.stdout
 
 
+def test_the_one_tcg_thread_boot_is_checked_as_pytest(run, tmp_path):
+    """run-suite's second boot (OUT/tcg1/junit.xml) is the same suite: pytest's lines cover it,
+    and a skip there that no line expects fails the run."""
+    (run / "tcg1").mkdir()
+    (run / "tcg1" / "junit.xml").write_text(JUNIT.replace("test_stock[node0]", "test_stock[n1]"))
+    r = check(tmp_path, MANIFEST, run)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[-1] == "check-skips: 5 skips, each expected by manifest"
+    (run / "tcg1" / "junit.xml").write_text(JUNIT.replace("needs a peer guest", "other"))
+    r = check(tmp_path, MANIFEST, run)
+    assert r.returncode == 1 and "check-skips: unexpected skip: pytest test_a.py::test_peer: " \
+        "other" in r.stdout.splitlines(), r.stdout
+
+
 def test_unused_line_is_a_note(run, tmp_path):
     r = check(tmp_path, MANIFEST + "pytest-v65 test_b.py::* anything\n", run)
     assert r.returncode == 0, r.stdout

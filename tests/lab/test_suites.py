@@ -514,6 +514,32 @@ def test_run_suite_names_the_test_pytest_stopped_in(tmp_path, last, said):
     assert (r.returncode, r.stdout.rstrip("\n"), r.stderr) == (0, said, "")
 
 
+def test_run_suite_finds_the_tests_for_its_one_tcg_thread_boot(tmp_path):
+    """The tests the first boot skipped with conftest's ONE_TCG_THREAD reason, by pytest id;
+    no other skip, nothing that ran."""
+    sys.path.insert(0, str(HERE / "guest"))  # for the labguest it imports
+    try:
+        loader = SourceFileLoader("lab_guest_conftest", str(HERE / "guest" / "conftest.py"))
+        conftest = module_from_spec(spec_from_loader(loader.name, loader))
+        loader.exec_module(conftest)
+    finally:
+        sys.path.pop(0)
+    ONE_TCG_THREAD = conftest.ONE_TCG_THREAD
+    junit = tmp_path / "junit.xml"
+    junit.write_text(f"""<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest" tests="3" skipped="2">
+<testcase classname="tests.lab.guest.test_reliability_stress" name="test_rev[own-pds]">
+  <skipped type="pytest.skip" message="{ONE_TCG_THREAD}"/></testcase>
+<testcase classname="tests.lab.guest.test_reliability_stress" name="test_rev[shared]"/>
+<testcase classname="tests.lab.guest.test_a" name="test_peer">
+  <skipped type="pytest.skip" message="needs a peer guest"/></testcase>
+</testsuite></testsuites>""")
+    script = f"{run_suite_function('tcg1_tests_of')}\ntcg1_tests_of {junit}"
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
+    assert (r.returncode, r.stdout, r.stderr) == (
+        0, "tests/lab/guest/test_reliability_stress.py::test_rev[own-pds]\n", "")
+
+
 def test_run_suite_per_test_timeout_fails_a_hung_test_alone(tmp_path):
     """run-suite's pytest options for the guest: a test that outlives the limit fails with
     where it was, and the next test still runs (the limit made 2 s here)."""

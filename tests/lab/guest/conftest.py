@@ -134,6 +134,15 @@ def pytest_configure(config):
                             "(patched lab kernel with a non-empty series)")
     config.addinivalue_line("markers", "stock_only: describes the behaviour of a stock kernel")
     config.addinivalue_line("markers", "peer: needs the two-guest mode (labrun --peer-cmd)")
+    config.addinivalue_line("markers", "one_tcg_thread: flips a BAR's memory enable under "
+                            "traffic; runs only where one host thread runs the vCPUs")
+
+
+# What a one_tcg_thread test says where several host threads run the vCPUs; run-suite boots
+# again with labrun --one-tcg-thread for the tests that skip with it (tests/lab/README.md).
+ONE_TCG_THREAD = ("runs in a boot with one TCG thread (run-suite boots again for it): QEMU "
+                  "7.2's multi-threaded TCG crashes or stalls a vCPU when a BAR's memory "
+                  "enable flips under it")
 
 
 def pytest_runtest_setup(item):
@@ -151,6 +160,8 @@ def pytest_runtest_setup(item):
         pytest.skip(f"describes the behaviour of a stock kernel (this guest runs {kernel})")
     if item.get_closest_marker("peer") and not os.environ.get("LAB_PEER_IP"):
         pytest.skip("needs a peer guest (labrun --peer-cmd)")
+    if item.get_closest_marker("one_tcg_thread") and os.environ.get("LAB_TCG") != "single":
+        pytest.skip(ONE_TCG_THREAD)
 
 
 @pytest.fixture(scope="session")

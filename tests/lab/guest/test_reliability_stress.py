@@ -161,6 +161,7 @@ def test_stress_returns_everything(lab, mode):
 
 
 @pytest.mark.patched_only
+@pytest.mark.one_tcg_thread
 @pytest.mark.parametrize("mode", ["shared", "own-pds"])
 def test_stress_with_revocation_returns_everything(lab, rxeb, mode):
     """The traffic into vfio BAR dma-bufs on rxeb (the library picks the endpoint under
