@@ -156,6 +156,27 @@ def test_icount_clock_counts_guest_instructions(tmp_path):
     assert max(loops) / min(loops) < 1.01, loops
 
 
+@pytest.mark.parametrize("one", [True, False], ids=["one-tcg-thread", "default"])
+def test_tcg_threads(tmp_path, one):
+    """--one-tcg-thread: QEMU runs both vCPUs on one host thread, and the guest is told so
+    (LAB_TCG); by default a thread each."""
+    args = [str(LABRUN), "--out", str(tmp_path), *(["--one-tcg-thread"] if one else []), "--",
+            "sh", "-c", "echo tcg:$LAB_TCG; sleep 5"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    accel = None
+    deadline = time.monotonic() + 120
+    while accel is None and proc.poll() is None and time.monotonic() < deadline:
+        for pid in qemu_pids_for(tmp_path):
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            accel = [a.decode() for a in argv if a.startswith(b"tcg,")]
+        time.sleep(0.2)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert accel == [f"tcg,thread={'single' if one else 'multi'}"], accel
+    assert out.splitlines()[0] == f"tcg:{'single' if one else 'multi'}", out
+
+
 def test_command_not_found_is_127(tmp_path):
     res = labrun(tmp_path, "--", "no-such-command-xyz", "arg")
     assert res.returncode == 127
